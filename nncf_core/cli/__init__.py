@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from nncf_core.errors import NNCFError
@@ -20,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its own commands; import order is the order in --help.
-    from nncf_core.cli import data, db, ratings, setup
+    from nncf_core.cli import db, ratings, setup
 
-    for module in (setup, db, data, ratings):
+    for module in (setup, db, ratings):
         module.register(app)
 
 
@@ -30,20 +29,15 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: domain errors become a one-line reason and exit code 1."""
+    """Entry point: domain errors become a one-line reason and exit code 1.
+
+    Typer handles usage errors itself (exit code 2) and exits 0 on success.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="nncf-bot")
     except NNCFError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 130
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Exit as exit_:
-        return exit_.exit_code
     except KeyboardInterrupt:
         return 130
     return 0
