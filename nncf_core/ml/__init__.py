@@ -1,0 +1,1 @@
+"""The NNCF model, its vocabulary, config and artifacts; training and evaluation."""
