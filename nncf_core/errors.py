@@ -94,6 +94,14 @@ class JobAlreadyQueued(NNCFError):
         super().__init__(f"Training job #{job_id} is already {status}; nothing new was queued.")
 
 
+class TrainingCancelled(NNCFError):
+    """A training run was asked to stop; nothing was produced."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        super().__init__(f"Training was cancelled after {epoch} epochs; no model was saved.")
+
+
 class ImportFailed(NNCFError):
     """An import was refused; nothing was written."""
 

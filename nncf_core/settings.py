@@ -27,7 +27,11 @@ class Settings(BaseSettings):
     """Configuration of the core, the CLI and the bot."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
     )
 
     database_url: str = DEFAULT_DATABASE_URL

@@ -30,12 +30,12 @@ def is_sqlite(url: str) -> bool:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys are off by default in SQLite; WAL lets the bot read while a
-    # trainer or importer writes; the busy timeout turns short lock waits into
-    # waiting instead of "database is locked" errors.
+    # trainer or importer writes. The busy timeout, sqlite3's ``timeout``
+    # argument set in make_engine, turns short lock waits into waiting instead
+    # of "database is locked" errors.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -105,8 +105,10 @@ def retry_transient(
 class Database:
     """An engine with its session factory: the handle every service takes."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, write_budget_s: float = 8.0, **engine_kwargs: Any) -> None:
         self.url = url
+        self.write_budget_s = write_budget_s
+        """How long a write keeps retrying a locked or unreachable database."""
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -120,14 +122,16 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
-    def write(self, fn: Callable[[Session], T], *, budget_s: float = 8.0) -> T:
+    def write(self, fn: Callable[[Session], T], *, budget_s: float | None = None) -> T:
         """Run ``fn`` in its own transaction, retried as a whole on transient errors."""
 
         def attempt() -> T:
             with self.session() as session:
                 return fn(session)
 
-        return retry_transient(attempt, budget_s=budget_s)
+        return retry_transient(
+            attempt, budget_s=self.write_budget_s if budget_s is None else budget_s
+        )
 
     def read(self, fn: Callable[[Session], T]) -> T:
         with self.sessions() as session:
