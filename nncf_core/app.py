@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from nncf_core.db.engine import Database
 from nncf_core.db.migrate import ensure_current
 from nncf_core.services.catalog import MovieCatalog
 from nncf_core.services.ratings import RatingService
 from nncf_core.settings import Settings
+
+if TYPE_CHECKING:
+    from nncf_core.recommend.engine import Recommender
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,13 @@ class Core:
             ensure_current(self.db.engine)
         self.catalog = MovieCatalog(self.db)
         self.ratings = RatingService(self.db, self.catalog)
+
+    @cached_property
+    def recommender(self) -> Recommender:
+        """The recommender over the active model (built on first use: it loads numba)."""
+        from nncf_core.recommend.engine import Recommender
+
+        return Recommender(self.db, self.settings.model_dir, self.catalog)
 
     def close(self) -> None:
         self.db.dispose()

@@ -155,6 +155,38 @@ def _search(console: Console, args: list[str]) -> str:
     return "\n".join(f"  {m.id:>7}  {m.label}" for m in hits)
 
 
+@command("/recommend", "/recommend [COUNT] [GENRE]", "Movies you may like, best first.")
+def _recommend(console: Console, args: list[str]) -> str:
+    from nncf_core.recommend.base import Filters
+    from nncf_core.recommend.format import describe_recommendations
+
+    count = 10
+    if args and args[0].isdigit():
+        count = int(args[0])
+        args = args[1:]
+    filters = Filters(genres=(" ".join(args),)) if args else Filters()
+    result = console.core.recommender.recommend(console.user, count, filters)
+    return describe_recommendations(result, "Recommended for you:")
+
+
+@command("/similar", '/similar "TITLE or ID"', "Movies the model finds most alike.")
+def _similar(console: Console, args: list[str]) -> str:
+    from nncf_core.recommend.format import describe_similar
+
+    if not args:
+        raise InvalidInput('Usage: /similar "TITLE or ID"')
+    movie = console.core.catalog.resolve(" ".join(args))
+    return describe_similar(movie, console.core.recommender.similar(movie.id, 10))
+
+
+@command("/hide", '/hide "TITLE or ID"', "Never recommend this movie to you.")
+def _hide(console: Console, args: list[str]) -> str:
+    if not args:
+        raise InvalidInput('Usage: /hide "TITLE or ID"')
+    movie = console.core.ratings.flag(console.user, " ".join(args), "not_interested")
+    return f"{movie.label} will not be recommended to you again."
+
+
 @command("/export", "/export", "Your ratings as CSV.")
 def _export(console: Console, args: list[str]) -> str:
     return console.core.ratings.export_csv(console.user).rstrip("\n")

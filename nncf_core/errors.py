@@ -87,6 +87,25 @@ class ArtifactError(NNCFError):
     """A model artifact is missing, truncated, tampered with or incompatible."""
 
 
+class NotInModel(NNCFError):
+    """A movie the active model has no embedding for (too new, or too few ratings)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        super().__init__(
+            f"The model does not know {label} yet (it had no ratings when the model was "
+            "trained); try again after the next retrain."
+        )
+
+
+class UnknownModelVersion(NNCFError):
+    def __init__(self, version_id: int) -> None:
+        self.version_id = version_id
+        super().__init__(
+            f"There is no model version {version_id}. `nncf-bot models list` shows them."
+        )
+
+
 class JobAlreadyQueued(NNCFError):
     def __init__(self, job_id: int, status: str) -> None:
         self.job_id = job_id
@@ -104,6 +123,27 @@ class TrainingCancelled(NNCFError):
 
 class ImportFailed(NNCFError):
     """An import was refused; nothing was written."""
+
+
+class ImportFileError(ImportFailed):
+    """An import file is missing or malformed (``line`` is 1-based, None for the whole file)."""
+
+    def __init__(self, path: str, problem: str, line: int | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.line = line
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {problem}. Nothing was imported.")
+
+
+class DownloadFailed(ImportFailed):
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"Could not download {url}: {reason}. Download and unzip it by hand, then run "
+            "`nncf-bot import movielens DIR`."
+        )
 
 
 class PermissionDenied(NNCFError):

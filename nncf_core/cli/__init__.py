@@ -19,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its own commands; import order is the order in --help.
-    from nncf_core.cli import db, ratings, setup
+    from nncf_core.cli import bot, db, ratings, recommend, setup, training
 
-    for module in (setup, db, ratings):
+    for module in (setup, bot, db, ratings, training, recommend):
         module.register(app)
 
 

@@ -39,11 +39,20 @@ class TrainConfig:
     lr: float = 3e-3
     """Peak learning rate of Adam."""
     weight_decay: float = 1e-4
-    """L2 penalty on the embedding rows a batch touches (and on the MLP weights)."""
+    """L2 penalty on the embedding rows a batch touches, per rating: the gradient of
+    ``weight_decay / 2 * batch mean of (|user row|^2 + |item row|^2)``."""
+    mlp_weight_decay: float = 1e-4
+    """Decoupled (AdamW) weight decay of the MLP's weights."""
+    init_std: float = 0.01
+    """Standard deviation of the normal initialisation of the embeddings."""
+    warmup_epochs: int = 0
+    """Epochs of linear learning-rate warmup before the peak rate."""
     lr_decay: float = 0.7
     """Factor applied to the learning rate when the holdout RMSE stops improving."""
     patience: int = 3
     """Epochs without holdout improvement before stopping (the best epoch is kept)."""
+    min_delta: float = 1e-4
+    """Smallest holdout RMSE decrease that counts as an improvement."""
     holdout_fraction: float = 0.1
     """Share of (user, movie) pairs held out, chosen by a hash so it is stable across retrains."""
     seed: int = 0

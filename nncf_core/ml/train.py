@@ -1,0 +1,514 @@
+"""Training: minibatches over a shuffled index, lazy per-row Adam, early stopping on a
+stable holdout, and the artifact that serving loads.
+
+Decisions worth knowing:
+
+* The holdout is :func:`~nncf_core.ml.split.holdout_mask` (a hash of the pair), so it
+  is the same across retrains and an old model can be judged on it.
+* Vocabularies hold the users and movies of the *training* part only. A user or
+  movie seen only in the holdout would keep its random initial embedding, which
+  predicts worse than nothing; leaving it out makes it "unknown" to the model, and
+  serving already handles unknown users (fold-in from their ratings) and movies.
+  Holdout RMSE is therefore computed over the holdout pairs whose user and movie
+  the model knows (the reference's protocol); the share covered is in the metrics.
+* Embedding rows are updated lazily (only the rows a batch touches, with their
+  own L2 penalty), the small MLP with dense AdamW. ``lin2.bias`` starts at the
+  training mean, so the network learns deviations from it without a change of
+  architecture.
+* Predictions are clamped to the rating scale at inference, also for the holdout
+  RMSE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nncf_core.errors import InvalidInput, TrainingCancelled
+from nncf_core.ml import kernels
+from nncf_core.ml.artifacts import ModelArtifact
+from nncf_core.ml.config import TrainConfig
+from nncf_core.ml.data import RatingsData
+from nncf_core.ml.metrics import mae, rmse
+from nncf_core.ml.model import NNCollabFiltering
+from nncf_core.ml.split import holdout_mask
+from nncf_core.ml.vocab import UNKNOWN, Vocabulary
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 65_536
+CANCEL_CHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    train_loss: float
+    """Mean training MSE of the epoch's batches (with dropout)."""
+    holdout_rmse: float | None
+    """None when there is no holdout to judge on."""
+    lr: float
+    """Learning rate the epoch ran with."""
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    artifact: ModelArtifact
+    holdout_rmse: float | None
+    """Holdout RMSE of the kept (best) epoch; None without a holdout."""
+    seconds: float
+
+    @property
+    def curve(self) -> list[dict[str, Any]]:
+        return list(self.artifact.metrics.get("curve", []))
+
+    @property
+    def best_epoch(self) -> int:
+        return int(self.artifact.metrics.get("best_epoch", 0))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rmse: float | None
+    """Over the pairs whose user and movie the model knows; None if there are none."""
+    mae: float | None
+    n: int
+    """Ratings judged."""
+    n_known: int
+    """Of which the model knows user and movie."""
+
+
+def resolve_device(config: TrainConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise InvalidInput("device='cuda' was asked for, but no CUDA device is available.")
+    return torch.device(config.device)
+
+
+def resolve_backend(config: TrainConfig, device: torch.device) -> str:
+    if config.backend == "auto":
+        return "fused" if device.type == "cpu" and kernels.HAVE_NUMBA else "torch"
+    if config.backend == "fused" and (device.type != "cpu" or not kernels.HAVE_NUMBA):
+        raise InvalidInput("backend='fused' needs the CPU and numba; use backend='torch'.")
+    return config.backend
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads, restoring the previous count afterwards."""
+    previous = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class Mlp(nn.Module):
+    """The network after the embeddings: lin1, ReLU, lin2 (names as in the model)."""
+
+    def __init__(self, emb_size: int, n_hidden: int) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(2 * emb_size, n_hidden)
+        self.lin2 = nn.Linear(n_hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin2(F.relu(self.lin1(x))).squeeze(-1)
+
+
+@dataclass
+class _Split:
+    train_u: np.ndarray
+    train_i: np.ndarray
+    train_y: np.ndarray
+    hold_u: np.ndarray
+    hold_i: np.ndarray
+    hold_y: np.ndarray
+    users: Vocabulary
+    items: Vocabulary
+    n_holdout: int
+
+
+def _split(data: RatingsData, fraction: float) -> _Split:
+    held = holdout_mask(data.user_ids, data.movie_ids, fraction)
+    train = ~held
+    users = Vocabulary(data.user_ids[train])
+    items = Vocabulary(data.movie_ids[train])
+    hold_u = users.rows(data.user_ids[held])
+    hold_i = items.rows(data.movie_ids[held])
+    known = (hold_u != UNKNOWN) & (hold_i != UNKNOWN)
+    return _Split(
+        train_u=users.rows(data.user_ids[train]),
+        train_i=items.rows(data.movie_ids[train]),
+        train_y=data.stars[train],
+        hold_u=hold_u[known],
+        hold_i=hold_i[known],
+        hold_y=data.stars[held][known],
+        users=users,
+        items=items,
+        n_holdout=int(held.sum()),
+    )
+
+
+class _Trainer:
+    """State of one training run: the combined embedding table, the MLP and their optimizers."""
+
+    def __init__(self, split: _Split, config: TrainConfig, device: torch.device, backend: str):
+        self.config = config
+        self.device = device
+        self.split = split
+        self.n_users = len(split.users)
+        emb = config.model.emb_size
+        n_rows = self.n_users + len(split.items)
+        self.global_mean = float(np.mean(split.train_y))
+        generator = torch.Generator().manual_seed(config.seed)
+        table = torch.empty((n_rows, emb), dtype=torch.float32)
+        table.normal_(0.0, config.init_std, generator=generator)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.mlp = Mlp(emb, config.model.n_hidden)
+        with torch.no_grad():
+            self.mlp.lin2.bias.fill_(self.global_mean)
+        self.mlp.to(device)
+        self.rows: kernels.RowAdam
+        if backend == "fused":
+            self.rows = kernels.FusedRows(
+                table,
+                dropout=config.model.dropout,
+                weight_decay=config.weight_decay,
+                seed=config.seed,
+                max_batch=config.batch_size,
+            )
+        else:
+            dropout_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+            self.rows = kernels.TorchRows(
+                table.to(device),
+                dropout=config.model.dropout,
+                weight_decay=config.weight_decay,
+                generator=dropout_generator,
+            )
+        # Biases are not decayed: lin2.bias carries the global mean.
+        weights = [self.mlp.lin1.weight, self.mlp.lin2.weight]
+        biases = [self.mlp.lin1.bias, self.mlp.lin2.bias]
+        self.mlp_optimizer = torch.optim.AdamW(
+            [
+                {"params": weights, "weight_decay": config.mlp_weight_decay},
+                {"params": biases, "weight_decay": 0.0},
+            ],
+            lr=config.lr,
+            betas=(kernels.BETA1, kernels.BETA2),
+            eps=kernels.EPS,
+        )
+        self.shuffle = np.random.default_rng(config.seed)
+        # Rows of the combined table: items come after the users.
+        self.train_u = torch.from_numpy(split.train_u)
+        self.train_i = torch.from_numpy(split.train_i + self.n_users)
+        self.train_y = torch.from_numpy(split.train_y)
+
+    def epoch(self, lr: float, tick: Callable[[], None]) -> float:
+        for group in self.mlp_optimizer.param_groups:
+            group["lr"] = lr
+        n = len(self.train_y)
+        order = torch.from_numpy(self.shuffle.permutation(n))
+        users = self.train_u[order].to(self.device)
+        items = self.train_i[order].to(self.device)
+        targets = self.train_y[order].to(self.device)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.mlp.train()
+        batch = self.config.batch_size
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            x = self.rows.forward(users[start:stop], items[start:stop])
+            loss = F.mse_loss(self.mlp(x), targets[start:stop])
+            self.mlp_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            assert x.grad is not None
+            self.rows.backward_step(x.grad, lr)
+            self.mlp_optimizer.step()
+            total += loss.detach().double() * (stop - start)
+            tick()
+        return float(total) / max(n, 1)
+
+    @torch.no_grad()
+    def predict_rows(self, table: torch.Tensor, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self.mlp.eval()
+        out = np.empty(len(users), dtype=np.float32)
+        for start in range(0, len(users), EVAL_BATCH):
+            u = torch.from_numpy(users[start : start + EVAL_BATCH]).to(self.device)
+            i = torch.from_numpy(items[start : start + EVAL_BATCH] + self.n_users).to(self.device)
+            x = F.relu(torch.cat([table[u], table[i]], dim=1))
+            pred = self.mlp(x).clamp_(self.config.min_rating, self.config.max_rating)
+            out[start : start + EVAL_BATCH] = pred.cpu().numpy()
+        return out
+
+    def state_dict(self, table: torch.Tensor, mlp_state: dict[str, torch.Tensor]) -> dict:
+        table = table.detach().cpu()
+        state = {
+            "user_emb.weight": table[: self.n_users].clone(),
+            "item_emb.weight": table[self.n_users :].clone(),
+        }
+        state.update({k: v.detach().cpu().clone() for k, v in mlp_state.items()})
+        return state
+
+
+def _mlp_snapshot(mlp: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in mlp.state_dict().items()}
+
+
+def train_model(
+    data: RatingsData,
+    config: TrainConfig,
+    *,
+    progress: bool = False,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train an NNCF model on ``data``; the best holdout epoch's weights are kept.
+
+    ``should_stop`` is polled about once a second and at every epoch boundary;
+    when it returns True, :class:`TrainingCancelled` is raised.
+    """
+    started = time.perf_counter()
+    if config.batch_size < 1 or config.epochs < 1:
+        raise InvalidInput("batch_size and epochs must be at least 1.")
+    split = _split(data, config.holdout_fraction)
+    if len(split.train_y) == 0:
+        raise InvalidInput("There are no ratings to train on; import or add ratings first.")
+    device = resolve_device(config)
+    backend = resolve_backend(config, device)
+    with torch_threads(config.threads):
+        if backend == "fused":
+            compile_s = kernels.warm_up_kernels()
+        else:
+            compile_s = 0.0
+        trainer = _Trainer(split, config, device, backend)
+        curve, best = _fit(trainer, config, progress, on_epoch, should_stop)
+        table, mlp_state, best_epoch = best
+        artifact = _artifact(data, config, trainer, table, mlp_state)
+    seconds = time.perf_counter() - started
+    train_seconds = sum(point["seconds"] for point in curve)
+    artifact.metrics.update(
+        {
+            "curve": curve,
+            "epochs": len(curve),
+            "best_epoch": best_epoch,
+            "seconds": seconds,
+            "samples_per_s": len(split.train_y) * len(curve) / max(train_seconds, 1e-9),
+            "compile_seconds": compile_s,
+            "backend": backend,
+            "device": str(device),
+            "n_train": len(split.train_y),
+            "n_holdout": split.n_holdout,
+            "n_holdout_known": len(split.hold_y),
+        }
+    )
+    log.info(
+        "trained on %d ratings in %.1f s (%s, %s): holdout RMSE %s at epoch %d",
+        len(split.train_y),
+        seconds,
+        backend,
+        device,
+        artifact.metrics["holdout_rmse"],
+        best_epoch,
+    )
+    return TrainResult(artifact, artifact.metrics["holdout_rmse"], seconds)
+
+
+_Best = tuple[torch.Tensor, dict[str, torch.Tensor], int]
+
+
+def _fit(
+    trainer: _Trainer,
+    config: TrainConfig,
+    progress: bool,
+    on_epoch: Callable[[EpochStats], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[list[dict[str, Any]], _Best]:
+    split = trainer.split
+    has_holdout = len(split.hold_y) > 0
+    n_batches = math.ceil(len(split.train_y) / config.batch_size)
+    bar = _progress_bar(progress, config.epochs * n_batches)
+    last_check = [time.monotonic()]
+    done_epochs = [0]
+
+    def tick() -> None:
+        if bar is not None:
+            bar.update(1)
+        if should_stop is not None and time.monotonic() - last_check[0] >= CANCEL_CHECK_S:
+            last_check[0] = time.monotonic()
+            if should_stop():
+                raise TrainingCancelled(done_epochs[0])
+
+    curve: list[dict[str, Any]] = []
+    best: _Best | None = None
+    best_rmse = math.inf
+    lr = config.lr
+    stale = 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled(epoch - 1)
+            if bar is not None:
+                bar.set_description(f"epoch {epoch}/{config.epochs}")
+            epoch_lr = _scheduled_lr(config, lr, epoch, n_batches)
+            epoch_started = time.perf_counter()
+            loss = trainer.epoch(epoch_lr, tick)
+            holdout = None
+            if hasattr(trainer.rows, "sync") and kernels.DEC:
+                trainer.rows.sync()
+            if has_holdout:
+                predicted = trainer.predict_rows(trainer.rows.table, split.hold_u, split.hold_i)
+                holdout = rmse(predicted, split.hold_y)
+            stats = EpochStats(epoch, loss, holdout, epoch_lr, time.perf_counter() - epoch_started)
+            done_epochs[0] = epoch
+            curve.append(stats.as_dict())
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.4f}", holdout_rmse=_fmt(holdout), lr=f"{epoch_lr:.2g}")
+            if on_epoch is not None:
+                on_epoch(stats)
+            if not math.isfinite(loss):
+                log.warning("training diverged at epoch %d (loss %s); keeping the best", epoch, loss)
+                break
+            if holdout is None or holdout < best_rmse - config.min_delta:
+                if holdout is not None:
+                    best_rmse = holdout
+                best = (trainer.rows.snapshot(), _mlp_snapshot(trainer.mlp), epoch)
+                stale = 0
+            else:
+                stale += 1
+                lr *= config.lr_decay
+                if stale >= config.patience:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    assert best is not None, "no epoch finished"
+    return curve, best
+
+
+def _scheduled_lr(config: TrainConfig, lr: float, epoch: int, n_batches: int) -> float:
+    """Warm up linearly over the first ``warmup_epochs`` epochs, then the plateau schedule."""
+    if epoch <= config.warmup_epochs:
+        return lr * epoch / (config.warmup_epochs + 1)
+    return lr
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _progress_bar(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="batch", dynamic_ncols=True)
+
+
+def _artifact(
+    data: RatingsData,
+    config: TrainConfig,
+    trainer: _Trainer,
+    table: torch.Tensor,
+    mlp_state: dict[str, torch.Tensor],
+) -> ModelArtifact:
+    split = trainer.split
+    metrics: dict[str, Any] = {"holdout_rmse": None, "holdout_mae": None}
+    if len(split.hold_y):
+        trainer.mlp.load_state_dict(mlp_state)
+        predicted = trainer.predict_rows(table.to(trainer.device), split.hold_u, split.hold_i)
+        metrics["holdout_rmse"] = rmse(predicted, split.hold_y)
+        metrics["holdout_mae"] = mae(predicted, split.hold_y)
+    return ModelArtifact(
+        model_config=config.model,
+        state_dict=trainer.state_dict(table, mlp_state),
+        users=split.users,
+        items=split.items,
+        train_config=config.as_dict(),
+        metrics=metrics,
+        n_ratings=data.n,
+        newest_rating_at=data.newest_rating_at,
+        global_mean=trainer.global_mean,
+        min_rating=config.min_rating,
+        max_rating=config.max_rating,
+    )
+
+
+@torch.no_grad()
+def predict(
+    model: ModelArtifact | NNCollabFiltering,
+    user_rows: np.ndarray,
+    item_rows: np.ndarray,
+    *,
+    min_rating: float | None = None,
+    max_rating: float | None = None,
+    fallback: float | None = None,
+    batch_size: int = EVAL_BATCH,
+) -> np.ndarray:
+    """Clamped predicted ratings for embedding rows (not database ids).
+
+    Rows of -1 (unknown) get ``fallback`` (for an artifact: its global mean). The
+    rating bounds default to the artifact's (0.5..5.0 for a bare model).
+    """
+    if isinstance(model, ModelArtifact):
+        low = model.min_rating if min_rating is None else min_rating
+        high = model.max_rating if max_rating is None else max_rating
+        default = model.global_mean if fallback is None else fallback
+        network = model.build_model()
+    else:
+        low = 0.5 if min_rating is None else min_rating
+        high = 5.0 if max_rating is None else max_rating
+        default = math.nan if fallback is None else fallback
+        network = model
+    users = np.asarray(user_rows, dtype=np.int64)
+    items = np.asarray(item_rows, dtype=np.int64)
+    if users.shape != items.shape:
+        raise ValueError("user_rows and item_rows differ in shape")
+    known = (users >= 0) & (items >= 0)
+    out = np.full(users.shape, default, dtype=np.float32)
+    was_training = network.training
+    network.eval()
+    device = next(network.parameters()).device
+    ku, ki = users[known], items[known]
+    values = np.empty(len(ku), dtype=np.float32)
+    for start in range(0, len(ku), batch_size):
+        u = torch.from_numpy(ku[start : start + batch_size]).to(device)
+        i = torch.from_numpy(ki[start : start + batch_size]).to(device)
+        values[start : start + batch_size] = network(u, i).clamp_(low, high).cpu().numpy()
+    out[known] = values
+    network.train(was_training)
+    return out
+
+
+def evaluate(artifact: ModelArtifact, data: RatingsData) -> Evaluation:
+    """Judge ``artifact`` on ``data`` (e.g. the holdout of newer data) by database ids."""
+    users = artifact.users.rows(data.user_ids)
+    items = artifact.items.rows(data.movie_ids)
+    known = (users != UNKNOWN) & (items != UNKNOWN)
+    n_known = int(known.sum())
+    if n_known == 0:
+        return Evaluation(None, None, data.n, 0)
+    predicted = predict(artifact, users[known], items[known])
+    actual = data.stars[known]
+    return Evaluation(rmse(predicted, actual), mae(predicted, actual), data.n, n_known)
+
+
+def holdout_part(data: RatingsData, fraction: float) -> RatingsData:
+    """The ratings :func:`train_model` holds out for ``fraction`` (to judge other models)."""
+    return data.subset(holdout_mask(data.user_ids, data.movie_ids, fraction))

@@ -1,0 +1,86 @@
+"""Fixtures of the recommender tests: a planted-structure catalogue with a trained model."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nncf_core.app import Core
+from nncf_core.db import migrate
+from nncf_core.db.engine import Database
+from nncf_core.ml.artifacts import ModelArtifact
+from nncf_core.recommend.engine import Recommender
+from nncf_core.settings import Settings
+from tests.conftest import make_settings
+from tests.nncf_core.recommend.data import publish, seed_planted, train_planted
+
+
+@pytest.fixture(scope="session")
+def planted_artifact(tmp_path_factory: pytest.TempPathFactory) -> ModelArtifact:
+    """Trained once per session; every ``seed_planted`` database has the same ids."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('planted') / 'train.sqlite3'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    try:
+        seed_planted(db)
+        return train_planted(db)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def planted_template(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, planted_artifact: ModelArtifact
+) -> tuple[Path, Path, int]:
+    """A seeded SQLite file and its model folder with the model active, copied per test."""
+    folder = tmp_path_factory.mktemp("planted-template")
+    path = folder / "planted.sqlite3"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    try:
+        seed_planted(db)
+        version_id = publish(db, folder / "models", planted_artifact, "planted")
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.dispose()
+    return path, folder / "models", version_id
+
+
+@dataclass
+class Planted:
+    core: Core
+    version_id: int
+    model_dir: Path
+
+    @property
+    def db(self) -> Database:
+        return self.core.db
+
+    def recommender(self, **kwargs: object) -> Recommender:
+        return Recommender(self.db, self.model_dir, self.core.catalog, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def planted(tmp_path: Path, planted_template: tuple[Path, Path, int]) -> Iterator[Planted]:
+    """SQLite database with the planted catalogue and the trained model active."""
+    source, models, version_id = planted_template
+    path = tmp_path / "planted.sqlite3"
+    shutil.copy(source, path)
+    shutil.copytree(models, tmp_path / "models")
+    with Core(make_settings(f"sqlite:///{path}", tmp_path)) as core:
+        yield Planted(core, version_id, tmp_path / "models")
+
+
+@pytest.fixture
+def any_planted(db_url: str, tmp_path: Path, planted_artifact: ModelArtifact) -> Iterator[Planted]:
+    """Like ``planted``, on SQLite and on PostgreSQL (seeded for each test)."""
+    settings: Settings = make_settings(db_url, tmp_path)
+    with Core(settings) as core:
+        seed_planted(core.db)
+        version_id = publish(core.db, settings.model_dir, planted_artifact, "planted")
+        yield Planted(core, version_id, settings.model_dir)
