@@ -318,7 +318,9 @@ def retrain(
     except BaseException as error:
         result.seconds = time.monotonic() - started
         result.error = _describe(error, heart)
-        log.error("training job #%d failed: %s", job_id, result.error, exc_info=error)
+        # A domain error (no ratings, say) is explained by its message; others need the trace.
+        trace = None if isinstance(error, NNCFError) else error
+        log.error("training job #%d failed: %s", job_id, result.error, exc_info=trace)
         if not result.promoted:
             _discard(db, path, result.version_id)
             result.version_id = None

@@ -288,6 +288,7 @@ class Recommender:
                 rows[known],
                 profile.stars[known],
                 self.fold_in_config,
+                model.fold_in_starts,
             )
             self._fold_ins.put(key, vector)
         return vector, True

@@ -23,6 +23,8 @@ from nncf_core.recommend.scoring import ScoringHead
 
 SIMILARITY_USERS = 32
 """Users whose predicted ratings describe an item in the similarity space."""
+FOLD_IN_STARTS = 64
+"""Trained users tried as starting points of a fold-in."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +37,8 @@ class ServingModel:
     """(users, emb_size) float32: the trained user vectors."""
     mean_user: np.ndarray
     """(emb_size,) mean of ``relu(user_emb)``: the start and prior of a fold-in."""
+    fold_in_starts: np.ndarray
+    """(up to FOLD_IN_STARTS, emb_size): trained users' vectors, more starts for a fold-in."""
     rating: ScoringHead
     ranking: ScoringHead
     ranker_name: str
@@ -84,6 +88,7 @@ class ServingModel:
             users=artifact.users,
             user_emb=user_emb,
             mean_user=mean_user.astype(np.float32),
+            fold_in_starts=np.maximum(user_emb[profile_users(len(user_emb), FOLD_IN_STARTS)], 0),
             rating=rating,
             ranking=ranking,
             ranker_name=ranker.name,

@@ -105,6 +105,14 @@ class BotHarness:
         answer = await self.fake.answer(record)
         return list(answer["choices"])
 
+    async def eventually(self, predicate: Any, timeout: float = 30.0) -> None:
+        """Poll ``predicate`` (bot-side state that the fake does not see change)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"still false after {timeout} s: {predicate}")
+            await asyncio.sleep(0.05)
+
     # ------------------------------------------------------------- database
 
     def stored_ratings(self, user: FakeUser) -> dict[int, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nncf_core.ml.artifacts import ModelArtifact
-from nncf_core.recommend.foldin import FoldInCache, FoldInConfig, fold_in
+from nncf_core.recommend.foldin import FoldInCache, FoldInConfig, _Problem, fold_in
 from nncf_core.recommend.scoring import ScoringHead
 from tests.nncf_core.recommend.data import GENRES, PER_GENRE, movie_genre
 
@@ -44,10 +44,25 @@ def test_fold_in_recovers_a_trained_users_taste(planted_artifact: ModelArtifact)
     for user_row, loved in ((0, GENRES[0]), (1, GENRES[1]), (2, GENRES[2])):
         trained = head.scores(head.user_parts(user_emb[user_row]))
         picked = all_rows[:: PER_GENRE // 4]  # a few movies of every genre
-        vector = fold_in(head, mean_user, picked, trained[picked])
+        others = np.maximum(np.delete(user_emb, user_row, axis=0)[:40], 0)
+        vector = fold_in(head, mean_user, picked, trained[picked], starts=others)
         refit = head.scores(head.user_parts(vector))
         best = genres[np.argsort(-refit)[:5]]
         assert (best == loved).all(), (loved, best)
+
+
+def test_more_starts_never_fit_worse(planted_artifact: ModelArtifact) -> None:
+    head, mean_user = _setup(planted_artifact)
+    starts = np.maximum(planted_artifact.state_dict["user_emb.weight"].numpy()[:30], 0)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        rows = rng.choice(len(planted_artifact.items), 8, replace=False)
+        stars = rng.choice([1.0, 5.0], 8).astype(np.float32)
+        objective = _Problem(head, np.maximum(mean_user, 0), rows, stars, 2.0).loss
+        alone = objective(fold_in(head, mean_user, rows, stars).astype(np.float64))
+        several = objective(fold_in(head, mean_user, rows, stars, starts=starts).astype(np.float64))
+        assert several <= alone + 1e-6
+        assert several < objective(np.maximum(mean_user, 0).astype(np.float64))
 
 
 def test_stronger_prior_stays_closer_to_the_mean_user(planted_artifact: ModelArtifact) -> None:
