@@ -28,9 +28,7 @@ T = TypeVar("T")
 def _unwrap(error: BaseException) -> BaseException:
     while isinstance(error, app_commands.CommandInvokeError):
         error = error.original
-    if isinstance(error, app_commands.TransformerError) and isinstance(
-        error.__cause__, NNCFError
-    ):
+    if isinstance(error, app_commands.TransformerError) and isinstance(error.__cause__, NNCFError):
         return error.__cause__
     return error
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import multiprocessing
@@ -45,6 +46,7 @@ STALE_AFTER_S = 8 * HEARTBEAT_INTERVAL_S
 WATCH_INTERVAL_S = 5.0
 FOLLOWUP_VALID_S = 14 * 60
 """Interaction tokens last 15 minutes; keep a margin."""
+STOPPED_REASON = "interrupted: the bot stopped during training"
 STOP_GRACE_S = 20.0
 """How long a stopping bot waits for the training process to record its interruption."""
 
@@ -84,7 +86,10 @@ def report_text(job: TrainingJob) -> str:
     """The outcome of a finished job, for the person who asked for it."""
     metrics = job.metrics or {}
     if job.status == "succeeded":
-        head = f"Training job #{job.id} finished: **promoted**, model v{job.model_version_id} is now active."
+        head = (
+            f"Training job #{job.id} finished: **promoted**, "
+            f"model v{job.model_version_id} is now active."
+        )
     elif job.status == "rejected":
         head = (
             f"Training job #{job.id} finished: **rejected**, the active model stays "
@@ -120,6 +125,7 @@ class TrainingService:
         self._tasks: list[asyncio.Task[None]] = []
         self._process: BaseProcess | None = None
         self._served_version: int | None = None
+        self._stopping = False
         self.running_job_id: int | None = None
 
     @property
@@ -140,6 +146,7 @@ class TrainingService:
     async def stop(self) -> None:
         """Interrupt a running training process (it records the interruption on its
         job; one that does not stop in time is killed), then stop the loops."""
+        self._stopping = True
         process, job_id = self._process, self.running_job_id
         if process is not None and process.is_alive():
             log.info("stopping the training process of job #%s", job_id)
@@ -152,7 +159,7 @@ class TrainingService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self._fail_if_running(job_id, "the bot stopped during training")
+        await self._fail_if_running(job_id, STOPPED_REASON)
 
     async def queue(
         self, trigger: str, requested_by: str, notify: discord.Interaction[Any] | None = None
@@ -206,9 +213,12 @@ class TrainingService:
             log.info("training job #%d running in process %s", job.id, process.pid)
             await asyncio.to_thread(process.join)
             if process.exitcode != 0:
-                await self._fail_if_running(
-                    job.id, f"the training process exited with code {process.exitcode}"
+                reason = (
+                    STOPPED_REASON
+                    if self._stopping
+                    else f"the training process exited with code {process.exitcode}"
                 )
+                await self._fail_if_running(job.id, reason)
         finally:
             self._process, self.running_job_id = None, None
 
@@ -227,10 +237,8 @@ class TrainingService:
                 await self.check()
             except Exception:
                 log.exception("checking training jobs failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_watch.wait(), WATCH_INTERVAL_S)
-            except TimeoutError:
-                pass
             self._wake_watch.clear()
 
     async def check(self) -> None:
@@ -247,6 +255,11 @@ class TrainingService:
                 await self._deliver(job)
         if not self.runs_jobs:
             await self.bot.run_sync(jobs.fail_stale, db, STALE_AFTER_S)
+        elif self._process is None:
+            # Jobs queued by another process (the CLI, a second bot) run here too.
+            waiting = await self.bot.run_sync(jobs.active_job, db)
+            if waiting is not None and waiting.status == "queued":
+                self._wake_runner.set()
 
     async def _deliver(self, job: TrainingJob) -> None:
         text = report_text(job)

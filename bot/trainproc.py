@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from nncf_core.db.engine import Database
 from nncf_core.logs import configure_logging
-from nncf_core.ml.retrain import retrain
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +30,14 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 def run_job(database_url: str, model_dir: str, job_id: int, trigger: str, log_level: str) -> None:
     """Run training job ``job_id`` (already claimed by the parent) to its end."""
     configure_logging(log_level)
+    # First thing, before the seconds of importing PyTorch: a stop request during the
+    # imports must also end the process through KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        from nncf_core.db.engine import Database
+        from nncf_core.ml.retrain import retrain
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED_EXIT_CODE)
     db = Database(database_url)
     try:
         result = retrain(db, Path(model_dir), trigger=trigger, job_id=job_id)

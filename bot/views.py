@@ -18,7 +18,7 @@ from typing import Any
 import discord
 
 from bot.errors import guarded
-from bot.replies import bot_of, defer, escape, reply, stars_glyphs, stars_text, user_key
+from bot.replies import bot_of, defer, escape, reply, stars_glyphs, user_key
 from nncf_core.console import describe_rating
 from nncf_core.errors import UnknownMovie
 from nncf_core.services.catalog import MovieRef
@@ -35,6 +35,16 @@ def new_view() -> View:
     # Fully dynamic views are not kept in discord.py's view store, so sending
     # many of them costs no memory and needs no timeout.
     return View(timeout=None)
+
+
+def star_button(half: int, custom_id: str) -> discord.ui.Button[View]:
+    """A star button: ``half`` half stars, whole stars highlighted, 0.5-2.5 on the first row."""
+    return discord.ui.Button(
+        label=f"{half / 2:g}★",
+        style=discord.ButtonStyle.primary if half % 2 == 0 else discord.ButtonStyle.secondary,
+        custom_id=custom_id,
+        row=0 if half <= 5 else 1,
+    )
 
 
 def rating_panel(movie_id: int, *, with_flags: bool = True) -> View:
@@ -60,18 +70,15 @@ class RateButton(
     def __init__(self, movie_id: int, half: int) -> None:
         self.movie_id = movie_id
         self.half = half
-        super().__init__(
-            discord.ui.Button(
-                label=f"{half / 2:g}★",
-                style=discord.ButtonStyle.primary if half % 2 == 0 else discord.ButtonStyle.secondary,
-                custom_id=f"nncf:rate:{movie_id}:{half}",
-                row=0 if half <= 5 else 1,
-            )
-        )
+        super().__init__(star_button(half, f"nncf:rate:{movie_id}:{half}"))
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> RateButton:
         return cls(int(match["movie"]), int(match["half"]))
 
@@ -83,7 +90,9 @@ class RateButton(
             bot.core.ratings.rate, user_key(interaction), self.movie_id, self.half / 2, "discord"
         )
         text = describe_rating(escape(result.movie.label), result.stars, result.previous)
-        await reply(interaction, f"{text} {stars_glyphs(result.stars)}", view=rating_panel(self.movie_id))
+        await reply(
+            interaction, f"{text} {stars_glyphs(result.stars)}", view=rating_panel(self.movie_id)
+        )
 
 
 class FlagButton(
@@ -96,7 +105,9 @@ class FlagButton(
         super().__init__(
             discord.ui.Button(
                 label=FLAG_LABELS[kind],
-                style=discord.ButtonStyle.danger if kind == "not_interested" else discord.ButtonStyle.success,
+                style=discord.ButtonStyle.danger
+                if kind == "not_interested"
+                else discord.ButtonStyle.success,
                 custom_id=f"nncf:flag:{movie_id}:{kind}",
                 row=2,
             )
@@ -104,7 +115,11 @@ class FlagButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> FlagButton:
         return cls(int(match["movie"]), match["kind"])
 
@@ -148,7 +163,11 @@ class PickSelect(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> PickSelect:
         if not isinstance(item, discord.ui.Select):
             raise TypeError("nncf:pick must be a select")

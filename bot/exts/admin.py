@@ -94,7 +94,9 @@ class Admin(commands.Cog):
             # An exception would end the loop for good; the next check may succeed.
             log.exception("the retrain check failed")
 
-    @app_commands.command(name="retrain", description="Retrain the recommendation model now (admins).")
+    @app_commands.command(
+        name="retrain", description="Retrain the recommendation model now (admins)."
+    )
     async def retrain(self, interaction: discord.Interaction[Any]) -> None:
         bot = bot_of(interaction)
         if not is_admin(interaction, bot.settings):

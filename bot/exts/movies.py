@@ -19,7 +19,9 @@ def movie_embed(info: MovieDetails) -> discord.Embed:
     embed.add_field(name="Genres", value=", ".join(info.genres) or "none listed", inline=False)
     if info.count and info.average is not None:
         rounded = round(info.average * 2) / 2
-        community = f"{stars_text(rounded)} (average {info.average:.2f} from {info.count:,} ratings)"
+        community = (
+            f"{stars_text(rounded)} (average {info.average:.2f} from {info.count:,} ratings)"
+        )
     else:
         community = "Nobody has rated it yet."
     embed.add_field(name="Community", value=community, inline=False)
@@ -41,7 +43,9 @@ class Movies(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="movie", description="Details of a movie, its average and your rating.")
+    @app_commands.command(
+        name="movie", description="Details of a movie, its average and your rating."
+    )
     @app_commands.describe(title="Start typing a title and pick it from the list")
     @app_commands.autocomplete(title=movie_autocomplete)
     async def movie(self, interaction: discord.Interaction[Any], title: MovieText) -> None:

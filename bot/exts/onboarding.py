@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.errors import guarded
 from bot.replies import bot_of, defer, escape, reply, user_key
-from bot.views import HALF_STEPS, new_view
+from bot.views import HALF_STEPS, new_view, star_button
 from nncf_core.app import Core
 from nncf_core.recommend.base import Filters
 from nncf_core.services.catalog import MovieRef
@@ -122,27 +122,27 @@ class StartButton(
 ):
     def __init__(self, action: str, movie_id: int, step: int, queue: str) -> None:
         self.action, self.movie_id, self.step, self.queue = action, movie_id, step, queue
-        if action == UNSEEN:
-            label, style, row = "Haven't seen it", discord.ButtonStyle.secondary, 2
-        elif action == STOP:
-            label, style, row = "Stop here", discord.ButtonStyle.danger, 2
-        else:
-            half = int(action)
-            label = f"{half / 2:g}★"
-            style = discord.ButtonStyle.primary if half % 2 == 0 else discord.ButtonStyle.secondary
-            row = 0 if half <= 5 else 1
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=style,
-                custom_id=f"nncf:start:{action}:{_b36(movie_id)}:{step}:{queue}",
-                row=row,
+        custom_id = f"nncf:start:{action}:{_b36(movie_id)}:{step}:{queue}"
+        if action in (UNSEEN, STOP):
+            button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+                label="Haven't seen it" if action == UNSEEN else "Stop here",
+                style=discord.ButtonStyle.secondary
+                if action == UNSEEN
+                else discord.ButtonStyle.danger,
+                custom_id=custom_id,
+                row=2,
             )
-        )
+        else:
+            button = star_button(int(action), custom_id)
+        super().__init__(button)
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> StartButton:
         return cls(match["action"], int(match["movie"], 36), int(match["step"]), match["queue"])
 
@@ -190,7 +190,9 @@ class Onboarding(commands.Cog):
         await defer(interaction)
         picks = await bot.run_sync(onboarding_picks, bot.core, user_key(interaction))
         if not picks:
-            await reply(interaction, "You have rated every popular movie already. Try `/recommend`!")
+            await reply(
+                interaction, "You have rated every popular movie already. Try `/recommend`!"
+            )
             return
         embed, view = step_message(picks[0], [m.id for m in picks[1:]], 1)
         await reply(

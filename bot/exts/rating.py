@@ -10,7 +10,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import guarded
-from bot.replies import bot_of, defer, escape, movie_autocomplete, reply, stars_glyphs, stars_text, user_key
+from bot.replies import (
+    bot_of,
+    defer,
+    escape,
+    movie_autocomplete,
+    reply,
+    stars_glyphs,
+    stars_text,
+    user_key,
+)
 from bot.views import new_view
 from nncf_core.console import describe_rating
 from nncf_core.services.catalog import MAX_QUERY
@@ -78,7 +87,11 @@ class RatingsPageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> RatingsPageButton:
         return cls(int(match["page"]), match["direction"])
 

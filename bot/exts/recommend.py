@@ -84,8 +84,11 @@ def recommendations_embed(
             "Rate a few (or run `/start`) to get personal picks.\n"
         )
     if not items:
-        lines.append("Nothing more matches: you have seen the whole list." if offset else
-                     "No movie matches that.")
+        lines.append(
+            "Nothing more matches: you have seen the whole list."
+            if offset
+            else "No movie matches that."
+        )
     lines += [
         recommendation_line(offset + i + 1, item, cold_start=result.cold_start)
         for i, item in enumerate(items)
@@ -116,9 +119,7 @@ async def show_recommendations(
         view.add_item(PickSelect.of([item.movie for item in items], tag="recs"))
     has_more = len(result.items) >= wanted and wanted < MAX_RESULTS
     view.add_item(MoreButton(wanted, count, genre or "", disabled=not has_more))
-    await reply(
-        interaction, embed=recommendations_embed(result, items, offset, genre), view=view
-    )
+    await reply(interaction, embed=recommendations_embed(result, items, offset, genre), view=view)
 
 
 class MoreButton(
@@ -141,7 +142,11 @@ class MoreButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> MoreButton:
         return cls(int(match["offset"]), int(match["count"]), match["genre"])
 

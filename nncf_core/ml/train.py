@@ -296,10 +296,7 @@ def train_model(
     device = resolve_device(config)
     backend = resolve_backend(config, device)
     with torch_threads(config.threads):
-        if backend == "fused":
-            compile_s = kernels.warm_up_kernels()
-        else:
-            compile_s = 0.0
+        compile_s = kernels.warm_up_kernels() if backend == "fused" else 0.0
         trainer = _Trainer(split, config, device, backend)
         curve, best, train_seconds = _fit(trainer, config, progress, on_epoch, should_stop)
         table, mlp_state, best_epoch = best

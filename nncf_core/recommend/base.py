@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from nncf_core.db.engine import Database
 from nncf_core.errors import InvalidInput
+from nncf_core.recommend.profiles import UserProfile, load_profiles
 from nncf_core.services.catalog import MovieRef
 from nncf_core.services.users import UserKey
 
@@ -86,6 +90,31 @@ class RecommendationList:
         return [item.as_dict() for item in self.items]
 
 
+class ProfileRecommender(ABC):
+    """A recommender that answers from users' current profiles (ratings and flags)."""
+
+    db: Database
+
+    def recommend(
+        self, user: UserKey, n: int = 10, filters: Filters | None = None
+    ) -> RecommendationList:
+        """Movies ``user`` has not rated or hidden, best first, with predicted stars."""
+        return self.recommend_many([user], n, filters)[0]
+
+    def recommend_many(
+        self, users: Sequence[UserKey], n: int = 10, filters: Filters | None = None
+    ) -> list[RecommendationList]:
+        """:meth:`recommend` for many users, from one read of their profiles."""
+        check_count(n)
+        return self.for_profiles(load_profiles(self.db, list(users)), n, filters or Filters())
+
+    @abstractmethod
+    def for_profiles(
+        self, profiles: list[UserProfile], n: int, filters: Filters
+    ) -> list[RecommendationList]:
+        """One list per profile, in order."""
+
+
 class RecommenderLike(Protocol):
     """What the CLI, the console and the bot call; every recommender implements it."""
 
@@ -94,5 +123,5 @@ class RecommenderLike(Protocol):
     ) -> RecommendationList: ...
 
     def recommend_many(
-        self, users: list[UserKey], n: int = 10, filters: Filters | None = None
+        self, users: Sequence[UserKey], n: int = 10, filters: Filters | None = None
     ) -> list[RecommendationList]: ...

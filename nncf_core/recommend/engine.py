@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,21 @@ from nncf_core.db.engine import Database
 from nncf_core.db.models import ModelVersion
 from nncf_core.errors import ArtifactError, NoActiveModel, NotInModel
 from nncf_core.ml.registry import active_version, load_version
-from nncf_core.recommend.base import Filters, Recommendation, RecommendationList, check_count
+from nncf_core.recommend.base import (
+    Filters,
+    ProfileRecommender,
+    Recommendation,
+    RecommendationList,
+    check_count,
+)
 from nncf_core.recommend.features import load_item_features
 from nncf_core.recommend.foldin import FoldInCache, FoldInConfig, fold_in
 from nncf_core.recommend.popularity import PopularityRecommender
-from nncf_core.recommend.profiles import UserProfile, load_profiles
+from nncf_core.recommend.profiles import UserProfile
 from nncf_core.recommend.ranking import Ranker, RatingRanker
 from nncf_core.recommend.scoring import top_k_dense
 from nncf_core.recommend.serving import ServingModel
 from nncf_core.services.catalog import MovieCatalog, MovieRef
-from nncf_core.services.users import UserKey
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ BATCH_USERS = 64
 LIKED_STARS = 4.0
 
 
-class Recommender:
+class Recommender(ProfileRecommender):
     def __init__(
         self,
         db: Database,
@@ -184,21 +189,11 @@ class Recommender:
 
     # -- requests -----------------------------------------------------------------------
 
-    def recommend(
-        self, user: UserKey, n: int = 10, filters: Filters | None = None
-    ) -> RecommendationList:
-        """Movies ``user`` has not rated or hidden, best first, with predicted stars."""
-        return self.recommend_many([user], n, filters)[0]
-
-    def recommend_many(
-        self, users: Sequence[UserKey], n: int = 10, filters: Filters | None = None
+    def for_profiles(
+        self, profiles: list[UserProfile], n: int, filters: Filters
     ) -> list[RecommendationList]:
-        """:meth:`recommend` for many users: one read, and one pass over the items per
-        batch of users."""
-        check_count(n)
-        filters = filters or Filters()
+        """Per batch of users: their vectors, then one pass over the items for all."""
         model = self._current()
-        profiles = load_profiles(self.db, list(users))
         if model is None:
             return [self.popularity.for_profile(p, n, filters) for p in profiles]
         query = model.features.query(filters)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,15 +18,15 @@ import numpy as np
 from nncf_core.db.engine import Database
 from nncf_core.recommend.base import (
     Filters,
+    ProfileRecommender,
     Recommendation,
     RecommendationList,
     check_count,
 )
 from nncf_core.recommend.features import ItemFeatures, load_item_features
-from nncf_core.recommend.profiles import UserProfile, load_profiles
+from nncf_core.recommend.profiles import UserProfile
 from nncf_core.recommend.scoring import top_k_dense
 from nncf_core.services.catalog import MovieCatalog, MovieRef
-from nncf_core.services.users import UserKey
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class MovieLookup:
         return ref
 
 
-class PopularityRecommender:
+class PopularityRecommender(ProfileRecommender):
     """The same interface as the model's recommender, without a model."""
 
     def __init__(
@@ -138,14 +138,7 @@ class PopularityRecommender:
         items = self.popular(n, filters, profile.excluded())
         return RecommendationList(items, cold_start=not profile.has_ratings)
 
-    def recommend(
-        self, user: UserKey, n: int = 10, filters: Filters | None = None
-    ) -> RecommendationList:
-        return self.recommend_many([user], n, filters)[0]
-
-    def recommend_many(
-        self, users: Sequence[UserKey], n: int = 10, filters: Filters | None = None
+    def for_profiles(
+        self, profiles: list[UserProfile], n: int, filters: Filters
     ) -> list[RecommendationList]:
-        check_count(n)
-        filters = filters or Filters()
-        return [self.for_profile(p, n, filters) for p in load_profiles(self.db, list(users))]
+        return [self.for_profile(p, n, filters) for p in profiles]

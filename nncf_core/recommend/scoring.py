@@ -124,30 +124,16 @@ class ScoringHead:
         n_users = parts.shape[0]
         if len(excluded) != n_users:
             raise ValueError("one exclusion array per user")
-        ex_ptr, ex_rows = _csr(excluded)
-        out_rows = np.full((n_users, k), -1, dtype=np.int64)
-        out_scores = np.full((n_users, k), -np.inf, dtype=np.float32)
-        out_count = np.zeros(n_users, dtype=np.int64)
+        picks = _picks(excluded, k)
         if k > 0 and self.n_items > 0:
-            args = (
-                self.out_weight,
-                self.out_bias,
-                self.item_bias,
-                *query.arrays(),
-                ex_ptr,
-                ex_rows,
-                out_rows,
-                out_scores,
-                out_count,
-            )
+            head = (self.out_weight, self.out_bias, self.item_bias)
             if n_users < BATCH_MIN_USERS:
                 for u in range(n_users):
-                    _top_k_one(self.item_part, parts[u], u, *args)
+                    _top_k_one(self.item_part, parts[u], u, head, query.arrays(), picks)
             else:
-                _top_k_batch(self.item_part, np.ascontiguousarray(parts.T), *args)
-        return [
-            (out_rows[u, : out_count[u]], out_scores[u, : out_count[u]]) for u in range(n_users)
-        ]
+                parts_t = np.ascontiguousarray(parts.T)
+                _top_k_batch(self.item_part, parts_t, head, query.arrays(), picks)
+        return _results(picks)
 
 
 BATCH_MIN_USERS = 4
@@ -205,17 +191,10 @@ def top_k_dense(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``k`` of an already computed score vector, with the same filters and order."""
     values = np.ascontiguousarray(scores, dtype=np.float32).reshape(-1, 1)
-    ex_ptr, ex_rows = _csr([excluded])
-    out_rows = np.full((1, k), -1, dtype=np.int64)
-    out_scores = np.full((1, k), -np.inf, dtype=np.float32)
-    out_count = np.zeros(1, dtype=np.int64)
+    picks = _picks([excluded], k)
     if k > 0 and values.shape[0] > 0:
-        _select_block(
-            values, values.shape[0], 0, *query.arrays(), ex_ptr, ex_rows, out_rows, out_scores,
-            out_count,
-        )  # fmt: skip
-    n = int(out_count[0])
-    return out_rows[0, :n], out_scores[0, :n]
+        _select_block(values, values.shape[0], 0, query.arrays(), picks)
+    return _results(picks)[0]
 
 
 def _array(value: object) -> np.ndarray:
@@ -223,13 +202,29 @@ def _array(value: object) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(tensor, dtype=np.float32))
 
 
-def _csr(excluded: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user sorted unique rows packed as (offsets, rows) for the kernels."""
+_Picks = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _picks(excluded: list[np.ndarray], k: int) -> _Picks:
+    """What the kernels fill: per user, sorted unique excluded rows packed as CSR
+    (offsets, rows), and k empty slots (rows, scores, how many are used)."""
     parts = [np.unique(np.asarray(rows, dtype=np.int64)) for rows in excluded]
     ptr = np.zeros(len(parts) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum([len(p) for p in parts])
     rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
-    return ptr, np.ascontiguousarray(rows, dtype=np.int64)
+    n_users = len(parts)
+    return (
+        ptr,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.full((n_users, k), -1, dtype=np.int64),
+        np.full((n_users, k), -np.inf, dtype=np.float32),
+        np.zeros(n_users, dtype=np.int64),
+    )
+
+
+def _results(picks: _Picks) -> list[tuple[np.ndarray, np.ndarray]]:
+    _, _, rows, scores, counts = picks
+    return [(rows[u, : counts[u]], scores[u, : counts[u]]) for u in range(len(counts))]
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
@@ -238,6 +233,7 @@ def _score_one(table, part, w2, b2, bias, start, stop, buf):  # type: ignore[no-
     zero = np.float32(0.0)
     offset = np.float32(b2)
     has_bias = bias.shape[0] > 0
+    best = -np.inf
     for i in range(start, stop):
         s = zero
         for h in range(n_hidden):
@@ -246,6 +242,8 @@ def _score_one(table, part, w2, b2, bias, start, stop, buf):  # type: ignore[no-
         if has_bias:
             s += bias[i]
         buf[i - start, 0] = s
+        best = max(best, s)
+    return best
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
@@ -279,24 +277,14 @@ def _is_excluded(row, ex_rows, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True)
-def _select_block(  # type: ignore[no-untyped-def]
-    buf,
-    m,
-    start,
-    genre_bits,
-    genre_mask,
-    years,
-    year_from,
-    year_to,
-    counts,
-    min_count,
-    ex_ptr,
-    ex_rows,
-    out_rows,
-    out_scores,
-    out_count,
-):
-    """Offer rows ``start .. start+m`` (scores in ``buf[:m, u]``) to each user's top k."""
+def _select_block(buf, m, start, query, picks):  # type: ignore[no-untyped-def]
+    """Offer rows ``start .. start+m`` (scores in ``buf[:m, u]``) to each user's top k.
+
+    ``query`` is :meth:`CandidateQuery.arrays`; ``picks`` holds the users' exclusions
+    (CSR offsets and rows) and their top-k slots (rows, scores, counts).
+    """
+    genre_bits, genre_mask, years, year_from, year_to, counts, min_count = query
+    ex_ptr, ex_rows, out_rows, out_scores, out_count = picks
     k = out_rows.shape[1]
     for u in range(buf.shape[1]):
         cnt = out_count[u]
@@ -335,68 +323,35 @@ def _select_block(  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True)
-def _top_k_one(  # type: ignore[no-untyped-def]
-    table,
-    part,
-    u,
-    w2,
-    b2,
-    bias,
-    genre_bits,
-    genre_mask,
-    years,
-    year_from,
-    year_to,
-    counts,
-    min_count,
-    ex_ptr,
-    ex_rows,
-    out_rows,
-    out_scores,
-    out_count,
-):
-    n = table.shape[0]
+def _top_k_one(table, part, u, head, query, picks):  # type: ignore[no-untyped-def]
+    w2, b2, bias = head
+    ex_ptr, ex_rows, out_rows, out_scores, out_count = picks
+    # This user's slots as a batch of one, so the selection code is the batch's.
+    mine = (
+        ex_ptr[u : u + 2],
+        ex_rows,
+        out_rows[u : u + 1],
+        out_scores[u : u + 1],
+        out_count[u : u + 1],
+    )
     buf = np.empty((BLOCK, 1), np.float32)
-    # Views of this user's slots, so the selection code is the batch's with one user.
-    rows_u = out_rows[u : u + 1]
-    scores_u = out_scores[u : u + 1]
-    count_u = out_count[u : u + 1]
-    ptr_u = ex_ptr[u : u + 2]
+    n = table.shape[0]
+    k = out_rows.shape[1]
     for start in range(0, n, BLOCK):
         stop = min(n, start + BLOCK)
-        _score_one(table, part, w2, b2, bias, start, stop, buf)
-        _select_block(
-            buf, stop - start, start, genre_bits, genre_mask, years, year_from, year_to,
-            counts, min_count, ptr_u, ex_rows, rows_u, scores_u, count_u,
-        )  # fmt: skip
+        best = _score_one(table, part, w2, b2, bias, start, stop, buf)
+        # The block's maximum comes with the scores: most blocks end here.
+        if mine[4][0] == k and not best > mine[3][0, k - 1]:
+            continue
+        _select_block(buf, stop - start, start, query, mine)
 
 
 @njit(nogil=True, cache=True)
-def _top_k_batch(  # type: ignore[no-untyped-def]
-    table,
-    parts_t,
-    w2,
-    b2,
-    bias,
-    genre_bits,
-    genre_mask,
-    years,
-    year_from,
-    year_to,
-    counts,
-    min_count,
-    ex_ptr,
-    ex_rows,
-    out_rows,
-    out_scores,
-    out_count,
-):
-    n = table.shape[0]
+def _top_k_batch(table, parts_t, head, query, picks):  # type: ignore[no-untyped-def]
+    w2, b2, bias = head
     buf = np.empty((BATCH_BLOCK, parts_t.shape[1]), np.float32)
+    n = table.shape[0]
     for start in range(0, n, BATCH_BLOCK):
         stop = min(n, start + BATCH_BLOCK)
         _score_batch(table, parts_t, w2, b2, bias, start, stop, buf)
-        _select_block(
-            buf, stop - start, start, genre_bits, genre_mask, years, year_from, year_to,
-            counts, min_count, ex_ptr, ex_rows, out_rows, out_scores, out_count,
-        )  # fmt: skip
+        _select_block(buf, stop - start, start, query, picks)

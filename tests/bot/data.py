@@ -59,7 +59,14 @@ class BotData:
         return f"sqlite:///{database}", model_dir
 
 
-def build(movielens: Path, folder: Path) -> BotData:
+def build(
+    movielens: Path,
+    folder: Path,
+    *,
+    n_movies: int | None = N_MOVIES,
+    train_config: TrainConfig = TINY_TRAIN,
+) -> BotData:
+    """The database and first model under ``folder``; ``n_movies=None`` keeps every movie."""
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "bot.sqlite3"
     url = f"sqlite:///{database}"
@@ -70,7 +77,7 @@ def build(movielens: Path, folder: Path) -> BotData:
             for r in csv.DictReader(handle)
         ]
     counts = Counter(movie for _, movie, _, _ in ratings)
-    chosen = {movie for movie, _ in counts.most_common(N_MOVIES)}
+    chosen = {movie for movie, _ in counts.most_common(n_movies)}
     kept = [r for r in ratings if r[1] in chosen]
     with (movielens / "movies.csv").open(newline="") as handle:
         movies = [r for r in csv.DictReader(handle) if int(r["movieId"]) in chosen]
@@ -105,7 +112,7 @@ def build(movielens: Path, folder: Path) -> BotData:
                 if u == ESTABLISHED_FROM
             ]
             session.execute(insert(Rating), rows)
-        result = retrain(db, folder / "models", trigger="cli", config=TINY_TRAIN)
+        result = retrain(db, folder / "models", trigger="cli", config=train_config)
         assert result.promoted, result.summary
     finally:
         db.dispose()

@@ -20,7 +20,9 @@ from tests.bot.fake_discord import FakeDiscord, FakeUser, Interaction
 log = logging.getLogger(__name__)
 
 
-def bot_settings(fake: FakeDiscord, database_url: str, model_dir: Path, **overrides: Any) -> Settings:
+def bot_settings(
+    fake: FakeDiscord, database_url: str, model_dir: Path, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "model_dir": model_dir,
@@ -89,18 +91,26 @@ class BotHarness:
     def user(self, name: str, *, admin: bool = False) -> FakeUser:
         return self.fake.make_user(name, admin=admin)
 
-    async def run(self, name: str, user: FakeUser, **options: Any) -> tuple[Interaction, dict[str, Any]]:
+    async def run(
+        self, name: str, user: FakeUser, **options: Any
+    ) -> tuple[Interaction, dict[str, Any]]:
         """A slash command and the message the user ends up seeing."""
         record = await self.fake.slash(name, user, **options)
         return record, await self.fake.answer(record)
 
     async def click(
-        self, message: dict[str, Any], custom_id: str, user: FakeUser, values: list[str] | None = None
+        self,
+        message: dict[str, Any],
+        custom_id: str,
+        user: FakeUser,
+        values: list[str] | None = None,
     ) -> tuple[Interaction, dict[str, Any]]:
         record = await self.fake.click(message, custom_id, user, values=values)
         return record, await self.fake.answer(record)
 
-    async def choices(self, name: str, user: FakeUser, focused: str, **options: Any) -> list[dict[str, Any]]:
+    async def choices(
+        self, name: str, user: FakeUser, focused: str, **options: Any
+    ) -> list[dict[str, Any]]:
         record = await self.fake.autocomplete(name, user, focused, **options)
         answer = await self.fake.answer(record)
         return list(answer["choices"])

@@ -94,10 +94,20 @@ async def test_ambiguous_title_lists_candidates_and_the_year_resolves_it(
         session.execute(
             insert(Movie),
             [
-                {"id": 9_000_001, "title": "Solaris", "year": 1972, "genres": "Drama|Sci-Fi",
-                 "title_normalized": "solaris"},
-                {"id": 9_000_002, "title": "Solaris", "year": 2002, "genres": "Drama|Sci-Fi",
-                 "title_normalized": "solaris"},
+                {
+                    "id": 9_000_001,
+                    "title": "Solaris",
+                    "year": 1972,
+                    "genres": "Drama|Sci-Fi",
+                    "title_normalized": "solaris",
+                },
+                {
+                    "id": 9_000_002,
+                    "title": "Solaris",
+                    "year": 2002,
+                    "genres": "Drama|Sci-Fi",
+                    "title_normalized": "solaris",
+                },
             ],
         )
     harness.core.catalog.refresh()
@@ -123,8 +133,17 @@ async def test_rating_bursts_hit_a_friendly_cooldown(harness: BotHarness) -> Non
 
 async def test_ratings_are_paged_newest_first_with_buttons(harness: BotHarness) -> None:
     user = harness.user("pager")
-    for title in ["Heat", "Alien", "Aliens", "Fargo", "Casino", "Memento", "Gladiator",
-                  "Braveheart", "Titanic"]:
+    for title in [
+        "Heat",
+        "Alien",
+        "Aliens",
+        "Fargo",
+        "Casino",
+        "Memento",
+        "Gladiator",
+        "Braveheart",
+        "Titanic",
+    ]:
         await harness.run("rate", user, movie=title, stars=3.0)
     # Star buttons have no cooldown: the newest ratings come from /movie's panel.
     for title in ["Jumanji", "Twister", "Toy Story"]:

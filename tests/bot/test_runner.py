@@ -39,12 +39,21 @@ def test_no_privileged_intents() -> None:
     assert not (value.members or value.presences or value.message_content)
 
 
-def test_run_without_a_token_explains(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_a_token_explains(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
-    assert main(["run"]) == 1
+    assert cli(["run"]) == 1
     assert "DISCORD_TOKEN is not set" in capsys.readouterr().err
+
+
+def cli(args: list[str]) -> int | str | None:
+    """The CLI's exit status (typer ends a successful command with SystemExit(0))."""
+    try:
+        return main(args)
+    except SystemExit as done:
+        return done.code
 
 
 def _env(fake: FakeDiscord, url: str, model_dir: Path) -> dict[str, str]:
@@ -121,20 +130,29 @@ async def test_sync_registers_commands_globally_or_per_guild(
         monkeypatch.setenv(key, value)
     try:
         # The CLI runs its own event loop: give it a thread, the fake keeps this one.
-        assert await asyncio.to_thread(main, ["sync"]) == 0
+        assert await asyncio.to_thread(cli, ["sync"]) == 0
         assert "synced 11 commands globally" in capsys.readouterr().out
         assert fake.sync_calls == [None]
         names = {c["name"] for c in fake.commands[None]}
         assert names == {
-            "rate", "unrate", "ratings", "movie", "recommend", "similar", "start",
-            "export", "forget-me", "retrain", "status",
+            "rate",
+            "unrate",
+            "ratings",
+            "movie",
+            "recommend",
+            "similar",
+            "start",
+            "export",
+            "forget-me",
+            "retrain",
+            "status",
         }
         rate = next(c for c in fake.commands[None] if c["name"] == "rate")
         stars = next(o for o in rate["options"] if o["name"] == "stars")
         assert (stars["min_value"], stars["max_value"]) == (0.5, 5.0)
         movie = next(o for o in rate["options"] if o["name"] == "movie")
         assert movie["autocomplete"] is True and movie["required"] is True
-        assert await asyncio.to_thread(main, ["sync", "--guild", str(fake.guild_id)]) == 0
+        assert await asyncio.to_thread(cli, ["sync", "--guild", str(fake.guild_id)]) == 0
         assert f"in guild(s) {fake.guild_id}" in capsys.readouterr().out
         assert fake.sync_calls == [None, fake.guild_id]
         assert not fake.identify_payloads  # syncing needs no gateway connection

@@ -220,7 +220,7 @@ def interaction(
         "locale": "en-US",
         "app_permissions": str((1 << 53) - 1),
         "entitlements": [],
-        "authorizing_integration_owners": {"0": guild_id and str(guild_id) or "0"},
+        "authorizing_integration_owners": {"0": str(guild_id) if guild_id else "0"},
         "context": 0 if guild_id is not None else 1,
         "attachment_size_limit": 10 * 1024 * 1024,
     }

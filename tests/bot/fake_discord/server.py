@@ -375,22 +375,31 @@ class FakeDiscord:
                 re.compile(r"/applications/(?P<app>\d+)/guilds/(?P<guild>\d+)/commands"),
                 self._get_commands,
             ),
-            ("POST", re.compile(r"/interactions/(?P<iid>\d+)/(?P<token>[^/]+)/callback"),
-             self._callback),
+            (
+                "POST",
+                re.compile(r"/interactions/(?P<iid>\d+)/(?P<token>[^/]+)/callback"),
+                self._callback,
+            ),
             ("POST", re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)"), self._followup),
             (
                 "PATCH",
-                re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)"),
+                re.compile(
+                    r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)"
+                ),
                 self._edit,
             ),
             (
                 "GET",
-                re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)"),
+                re.compile(
+                    r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)"
+                ),
                 self._get_webhook_message,
             ),
             (
                 "DELETE",
-                re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)"),
+                re.compile(
+                    r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)"
+                ),
                 self._delete_webhook_message,
             ),
             ("POST", re.compile(r"/users/@me/channels"), self._open_dm),
@@ -484,7 +493,9 @@ class FakeDiscord:
         message = self.messages[message_id]
         for key in ("content", "embeds", "components"):
             if key in body:
-                message[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
+                message[key] = (
+                    body[key] if body[key] is not None else ([] if key != "content" else "")
+                )
         if "attachments" in body:
             kept = {str(a.get("id")) for a in body["attachments"] or []}
             old = [a for a in message.get("attachments", []) if str(a["id"]) in kept]
@@ -495,7 +506,9 @@ class FakeDiscord:
         message["edited_timestamp"] = p.iso_now()
         return message
 
-    def _store_files(self, message_id: int, body: dict[str, Any], call: Call) -> list[dict[str, Any]]:
+    def _store_files(
+        self, message_id: int, body: dict[str, Any], call: Call
+    ) -> list[dict[str, Any]]:
         stored = []
         for index, attachment in enumerate(body.get("attachments") or []):
             key = f"files[{attachment.get('id', index)}]"
@@ -635,8 +648,14 @@ class FakeDiscord:
         return message
 
 
-_UNAUTHENTICATED = {"_callback", "_followup", "_edit", "_get_webhook_message",
-                    "_delete_webhook_message", "_get_gateway"}
+_UNAUTHENTICATED = {
+    "_callback",
+    "_followup",
+    "_edit",
+    "_get_webhook_message",
+    "_delete_webhook_message",
+    "_get_gateway",
+}
 
 
 class _GatewaySession:
@@ -701,7 +720,9 @@ class _GatewaySession:
         for guild_id in guilds:
             await self.send(
                 0,
-                p.guild(guild_id, self.fake.channel_ids[guild_id], self.fake.owner.id, "test guild"),
+                p.guild(
+                    guild_id, self.fake.channel_ids[guild_id], self.fake.owner.id, "test guild"
+                ),
                 "GUILD_CREATE",
             )
         self.ready = True
