@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import statistics
@@ -42,6 +41,7 @@ from nncf_core.ml import jobs  # noqa: E402
 from nncf_core.ml.config import ModelConfig, TrainConfig  # noqa: E402
 from tests.bot.data import TINY_TRAIN, build  # noqa: E402
 from tests.bot.fake_discord import FakeDiscord, FakeUser, Interaction, find_component  # noqa: E402
+from tests.bot.harness import bot_env  # noqa: E402
 
 MOVIELENS = ROOT.parent / "shared" / "data" / "ml-latest-small"
 NNCF_BOT = Path(sys.executable).with_name("nncf-bot")
@@ -151,16 +151,8 @@ async def main() -> None:
     db = Database(url)
     fake = FakeDiscord()
     await fake.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SHARD_"))}
-    env.update(
-        DATABASE_URL=url,
-        MODEL_DIR=str(model_dir),
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
-        DISCORD_DEV_GUILD_IDS=str(fake.guild_id),
-        LOG_LEVEL="WARNING",
-        TRAINING_RUNNER="inprocess",
+    env = bot_env(
+        fake, url, model_dir, DISCORD_DEV_GUILD_IDS=str(fake.guild_id), LOG_LEVEL="WARNING"
     )
     log_path = folder / "bot.log"
     with log_path.open("wb") as log:

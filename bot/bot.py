@@ -154,8 +154,9 @@ class NNCFBot(commands.AutoShardedBot):
         for name in EXTENSIONS:
             await self.load_extension(name)
         if self.background:
-            # Load the active model now, not on the first /recommend.
-            await self.run_sync(self.core.recommender.refresh)
+            # Load the active model now, not on the first /recommend (building the
+            # recommender imports its kernels: off the event loop too).
+            await self.run_sync(lambda: self.core.recommender.refresh())
             await self.sync_dev_guilds()
             await self.training.start()
 

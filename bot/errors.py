@@ -8,12 +8,10 @@ reference, so that a user's report can be matched with the log.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -21,8 +19,6 @@ from discord import app_commands
 from nncf_core.errors import NNCFError
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -105,22 +101,6 @@ class NNCFTree(app_commands.CommandTree[Any]):
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         await report(interaction, error)
-
-
-Callback = Callable[[Any, discord.Interaction[Any]], Awaitable[None]]
-
-
-def guarded(callback: Callback) -> Callback:
-    """Route a component callback's errors to :func:`report` (discord.py would only log them)."""
-
-    @functools.wraps(callback)
-    async def wrapper(self: Any, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await callback(self, interaction)
-        except Exception as error:
-            await report(interaction, error)
-
-    return wrapper
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -20,6 +20,8 @@ import contextlib
 import io
 import logging
 import multiprocessing
+import os
+import socket
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from bot import trainproc
 from bot.charts import curve_png
+from nncf_core.db.engine import Database
 from nncf_core.db.models import TrainingJob
 from nncf_core.ml import jobs
 from nncf_core.ml.registry import active_version
@@ -80,6 +83,49 @@ def _claim_notification(session: Session, job_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+BOT_WORKER_SUFFIX = ":bot"
+
+
+def bot_worker_name() -> str:
+    """``host:pid:bot``: how this bot signs the jobs it claims."""
+    return f"{jobs.worker_name()}{BOT_WORKER_SUFFIX}"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def fail_orphans(db: Database) -> list[int]:
+    """Fail running jobs claimed by an earlier bot process on this host that no longer
+    exists (crashed or killed): no need to wait for their heartbeat to go stale."""
+    host = socket.gethostname()
+
+    def running(session: Session) -> list[tuple[int, str | None]]:
+        rows = session.execute(
+            select(TrainingJob.id, TrainingJob.worker).where(TrainingJob.status == "running")
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    failed = []
+    for job_id, worker in db.read(running):
+        parts = (worker or "").removesuffix(BOT_WORKER_SUFFIX).rsplit(":", 1)
+        if not (worker or "").endswith(BOT_WORKER_SUFFIX) or len(parts) != 2:
+            continue
+        worker_host, pid = parts
+        if worker_host != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if _process_gone(int(pid)):
+            jobs.finish(db, job_id, "failed", error=f"the bot that ran it (pid {pid}) is gone")
+            failed.append(job_id)
+    return failed
 
 
 def report_text(job: TrainingJob) -> str:
@@ -136,6 +182,8 @@ class TrainingService:
         db = self.bot.core.db
         for job in await self.bot.run_sync(jobs.fail_stale, db, STALE_AFTER_S):
             log.warning("training job #%d was left running; marked failed", job.id)
+        for job_id in await self.bot.run_sync(fail_orphans, db):
+            log.warning("training job #%d belonged to a bot that is gone; marked failed", job_id)
         version = await self.bot.run_sync(active_version, db)
         self._served_version = version.id if version else None
         self._tasks.append(asyncio.create_task(self._watch(), name="nncf-job-watch"))
@@ -178,7 +226,7 @@ class TrainingService:
     # ----------------------------------------------------------------- runner
 
     async def _runner(self) -> None:
-        worker = f"{jobs.worker_name()}:bot"
+        worker = bot_worker_name()
         while True:
             await self._wake_runner.wait()
             self._wake_runner.clear()
@@ -253,9 +301,10 @@ class TrainingService:
         for job in await self.bot.run_sync(db.read, _unnotified):
             if await self.bot.run_sync(db.write, lambda s, j=job.id: _claim_notification(s, j)):
                 await self._deliver(job)
-        if not self.runs_jobs:
-            await self.bot.run_sync(jobs.fail_stale, db, STALE_AFTER_S)
-        elif self._process is None:
+        # Whoever ran a job that stopped beating (a killed worker or bot), fail it, so
+        # that it neither stays "running" nor blocks new jobs.
+        await self.bot.run_sync(jobs.fail_stale, db, STALE_AFTER_S)
+        if self.runs_jobs and self._process is None:
             # Jobs queued by another process (the CLI, a second bot) run here too.
             waiting = await self.bot.run_sync(jobs.active_job, db)
             if waiting is not None and waiting.status == "queued":
@@ -264,7 +313,11 @@ class TrainingService:
     async def _deliver(self, job: TrainingJob) -> None:
         text = report_text(job)
         curve = (job.metrics or {}).get("curve") or []
-        png = await self.bot.run_sync(curve_png, curve, f"Training job #{job.id}")
+        try:
+            png = await self.bot.run_sync(curve_png, curve, f"Training job #{job.id}")
+        except Exception:
+            log.exception("could not draw the training curve of job #%d", job.id)
+            png = None
 
         def attachment() -> Any:
             if png is None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import discord
 
-from bot.errors import guarded
+from bot.errors import report
 from bot.replies import bot_of, defer, escape, reply, stars_glyphs, user_key
 from nncf_core.console import describe_rating
 from nncf_core.errors import UnknownMovie
@@ -29,6 +29,38 @@ HALF_STEPS = range(1, 11)
 FLAG_LABELS = {"not_interested": "Not interested", "seen": "Seen it"}
 
 View = discord.ui.View
+
+
+class Component(discord.ui.DynamicItem[Any], template=r"(?!)"):
+    """Base of the bot's components: state parsed from the ``custom_id`` by
+    :meth:`from_match`, and errors of :meth:`clicked` sent to the one error handler
+    (discord.py would only log them, leaving the user with "interaction failed").
+
+    The base's template matches nothing; each subclass passes its own.
+    """
+
+    @classmethod
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Self:
+        return cls.from_match(match, item)
+
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.clicked(interaction)
+        except Exception as error:
+            await report(interaction, error)
 
 
 def new_view() -> View:
@@ -64,7 +96,7 @@ def panel_text(movie: MovieRef) -> str:
 
 
 class RateButton(
-    discord.ui.DynamicItem[discord.ui.Button[View]],
+    Component,
     template=r"nncf:rate:(?P<movie>\d{1,12}):(?P<half>\d{1,2})",
 ):
     def __init__(self, movie_id: int, half: int) -> None:
@@ -73,17 +105,10 @@ class RateButton(
         super().__init__(star_button(half, f"nncf:rate:{movie_id}:{half}"))
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> RateButton:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> RateButton:
         return cls(int(match["movie"]), int(match["half"]))
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         bot = bot_of(interaction)
         await defer(interaction, update=True)
         result = await bot.run_sync(
@@ -96,7 +121,7 @@ class RateButton(
 
 
 class FlagButton(
-    discord.ui.DynamicItem[discord.ui.Button[View]],
+    Component,
     template=r"nncf:flag:(?P<movie>\d{1,12}):(?P<kind>not_interested|seen)",
 ):
     def __init__(self, movie_id: int, kind: str) -> None:
@@ -114,17 +139,10 @@ class FlagButton(
         )
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> FlagButton:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> FlagButton:
         return cls(int(match["movie"]), match["kind"])
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         bot = bot_of(interaction)
         await defer(interaction, update=True)
         movie = await bot.run_sync(
@@ -139,9 +157,7 @@ class FlagButton(
         )
 
 
-class PickSelect(
-    discord.ui.DynamicItem[discord.ui.Select[View]], template=r"nncf:pick(?::(?P<tag>\w{0,20}))?"
-):
+class PickSelect(Component, template=r"nncf:pick(?::(?P<tag>\w{0,20}))?"):
     """A select of movies; choosing one opens its rating panel."""
 
     def __init__(self, select: discord.ui.Select[View]) -> None:
@@ -162,19 +178,12 @@ class PickSelect(
         return cls(select)
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> PickSelect:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> PickSelect:
         if not isinstance(item, discord.ui.Select):
             raise TypeError("nncf:pick must be a select")
         return cls(item)
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         value = self.item.values[0] if self.item.values else ""
         movie = bot_of(interaction).core.catalog.get(int(value)) if value.isdigit() else None
         if movie is None:

@@ -13,9 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import guarded
 from bot.replies import bot_of, defer, escape, reply, user_key
-from bot.views import HALF_STEPS, new_view, star_button
+from bot.views import HALF_STEPS, Component, new_view, star_button
 from nncf_core.app import Core
 from nncf_core.recommend.base import Filters
 from nncf_core.services.catalog import MovieRef
@@ -114,7 +113,7 @@ STOPPED_TEXT = "Stopped. Run `/start` again any time, or `/recommend` to see you
 
 
 class StartButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    Component,
     template=(
         r"nncf:start:(?P<action>\d{1,2}|u|x):(?P<movie>[0-9a-z]{1,10}):(?P<step>\d{1,2}):"
         r"(?P<queue>[0-9a-z.]*)"
@@ -137,17 +136,10 @@ class StartButton(
         super().__init__(button)
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> StartButton:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> StartButton:
         return cls(match["action"], int(match["movie"], 36), int(match["step"]), match["queue"])
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         bot = bot_of(interaction)
         if self.action == STOP:
             await interaction.response.edit_message(content=STOPPED_TEXT, embed=None, view=None)

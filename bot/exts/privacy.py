@@ -10,14 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import guarded
 from bot.replies import bot_of, defer, reply, user_key
-from bot.views import new_view
+from bot.views import Component, new_view
 from nncf_core.errors import PermissionDenied
 
 
 class ForgetButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    Component,
     template=r"nncf:forget:(?P<user>\d{1,20}):(?P<choice>yes|no)",
 ):
     """Confirm or cancel /forget-me; only the user who asked can press it."""
@@ -35,17 +34,10 @@ class ForgetButton(
         )
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ForgetButton:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> ForgetButton:
         return cls(int(match["user"]), match["choice"])
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.user.id != self.user_id:
             raise PermissionDenied("This confirmation belongs to someone else.")
         if self.choice == "no":

@@ -9,7 +9,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import guarded
 from bot.replies import (
     bot_of,
     defer,
@@ -20,7 +19,7 @@ from bot.replies import (
     stars_text,
     user_key,
 )
-from bot.views import new_view
+from bot.views import Component, new_view
 from nncf_core.console import describe_rating
 from nncf_core.services.catalog import MAX_QUERY
 from nncf_core.services.ratings import RatingsPage
@@ -72,7 +71,7 @@ async def show_ratings(interaction: discord.Interaction[Any], page_number: int) 
 
 
 class RatingsPageButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    Component,
     template=r"nncf:ratings:(?P<page>\d{1,6}):(?P<direction>prev|next)",
 ):
     def __init__(self, page: int, direction: str, *, disabled: bool = False) -> None:
@@ -86,17 +85,10 @@ class RatingsPageButton(
         )
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> RatingsPageButton:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> RatingsPageButton:
         return cls(int(match["page"]), match["direction"])
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         await defer(interaction, update=True)
         await show_ratings(interaction, max(1, self.page))
 

@@ -10,7 +10,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import guarded
 from bot.exts.rating import MovieText
 from bot.replies import (
     MAX_CHOICES,
@@ -23,7 +22,7 @@ from bot.replies import (
     reply,
     user_key,
 )
-from bot.views import PickSelect, new_view
+from bot.views import Component, PickSelect, new_view
 from nncf_core.recommend.base import MAX_RESULTS, Filters, Recommendation, RecommendationList
 from nncf_core.recommend.features import genre_key
 from nncf_core.services.catalog import MovieCatalog, MovieRef
@@ -123,7 +122,7 @@ async def show_recommendations(
 
 
 class MoreButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    Component,
     template=r"nncf:more:(?P<offset>\d{1,3}):(?P<count>\d{1,2}):(?P<genre>[^:]{0,40})",
 ):
     """The next page of recommendations, in place of this one."""
@@ -141,17 +140,10 @@ class MoreButton(
         )
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> MoreButton:
+    def from_match(cls, match: re.Match[str], item: discord.ui.Item[Any]) -> MoreButton:
         return cls(int(match["offset"]), int(match["count"]), match["genre"])
 
-    @guarded
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def clicked(self, interaction: discord.Interaction[Any]) -> None:
         count = min(max(self.count, 1), MAX_COUNT)
         offset = min(self.offset, MAX_RESULTS - 1)
         await defer(interaction, update=True)

@@ -35,15 +35,17 @@ class TrainConfig:
     epochs: int = 30
     """Upper bound on epochs; early stopping usually ends training sooner."""
     batch_size: int = 8192
-    """Ratings per minibatch."""
+    """Ratings per minibatch (at most: see ``min_batches_per_epoch``)."""
+    min_batches_per_epoch: int = 64
+    """Small data sets get smaller batches, so that an epoch has at least this many steps."""
     lr: float = 3e-3
     """Peak learning rate of Adam."""
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.03
     """L2 penalty on the embedding rows a batch touches, per rating: the gradient of
     ``weight_decay / 2 * batch mean of (|user row|^2 + |item row|^2)``."""
     mlp_weight_decay: float = 1e-4
     """Decoupled (AdamW) weight decay of the MLP's weights."""
-    init_std: float = 0.01
+    init_std: float = 0.1
     """Standard deviation of the normal initialisation of the embeddings."""
     warmup_epochs: int = 0
     """Epochs of linear learning-rate warmup before the peak rate."""

@@ -124,7 +124,7 @@ class RankerState:
     items: torch.Tensor
     """int64 (N,): the movies of the item-to-item model."""
     neighbour_items: torch.Tensor
-    """int64 (N, K): for row ``r`` (movie ``items[r]``), the movies it adds to."""
+    """int32 (N, K): for row ``r`` (movie ``items[r]``), the movies it adds to."""
     neighbour_weights: torch.Tensor
     """float32 (N, K): and how much, per unit of session weight."""
     prior_keys: torch.Tensor
@@ -278,7 +278,7 @@ def _item_to_item(
     n = len(kept)
     width = min(config.neighbours, max(n - 1, 0))
     if n == 0 or width == 0:
-        return torch.zeros((n, 0), dtype=torch.int64), torch.zeros((n, 0), dtype=torch.float32)
+        return torch.zeros((n, 0), dtype=torch.int32), torch.zeros((n, 0), dtype=torch.float32)
     slot = np.full(int(pairs[:, 1].max()) + 1, -1, dtype=np.int64)
     slot[kept] = np.arange(n)
     cols = slot[pairs[:, 1]]
@@ -294,8 +294,8 @@ def _item_to_item(
     weights.fill_diagonal_(0.0)
     top = weights.abs().topk(width, dim=1).indices
     values = weights.gather(1, top)
-    kept_t = torch.from_numpy(kept)
-    return kept_t[top], values.contiguous()
+    # int32 halves the artifact's largest table; scoring widens it again.
+    return torch.from_numpy(kept)[top].to(torch.int32), values.contiguous()
 
 
 def _gram(users: np.ndarray, cols: np.ndarray, n: int) -> torch.Tensor:
@@ -318,7 +318,7 @@ def _gram(users: np.ndarray, cols: np.ndarray, n: int) -> torch.Tensor:
         block = torch.zeros((rows, n), dtype=torch.float32)
         block[local, item] = 1.0
         sparse_t = torch.sparse_coo_tensor(
-            torch.stack([item, local]), torch.ones(len(item)), (n, rows)
+            torch.stack([item, local]), torch.ones(len(item)), (n, rows), check_invariants=False
         )
         gram += torch.sparse.mm(sparse_t, block)
     return gram
@@ -342,7 +342,9 @@ def _prior_table(
     decayed = counts * np.exp2((ends - newest) / (config.prior_half_life_days * 86400))
     # A running sum per movie (not one global cumsum minus offsets: old ratings'
     # tiny terms would drown in the cancellation).
-    cumulative = pd.Series(decayed).groupby(keys // n_buckets).cumsum().to_numpy(np.float64)
+    cumulative = (
+        pd.Series(decayed).groupby(keys // n_buckets).cumsum().to_numpy(np.float64, copy=True)
+    )
     return torch.from_numpy(keys), torch.from_numpy(cumulative), origin, n_buckets, newest
 
 
@@ -428,7 +430,7 @@ def _add_item_to_item(
     out[:, outside] -= RARE_OFFSET
     if len(rows) == 0 or state.neighbour_items.shape[1] == 0:
         return
-    targets = state.neighbour_items[rows] + (owners * state.n_items)[:, None]
+    targets = state.neighbour_items[rows].long() + (owners * state.n_items)[:, None]
     values = state.neighbour_weights[rows] * weight[:, None]
     out.view(-1).index_add_(0, targets.view(-1), values.view(-1))
 

@@ -120,6 +120,12 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def effective_batch_size(config: TrainConfig, n_train: int) -> int:
+    """``config.batch_size``, made smaller for small data so that an epoch has at least
+    ``config.min_batches_per_epoch`` steps (early stopping judges whole epochs)."""
+    return max(1, min(config.batch_size, math.ceil(n_train / config.min_batches_per_epoch)))
+
+
 class Mlp(nn.Module):
     """The network after the embeddings: lin1, ReLU, lin2 (names as in the model)."""
 
@@ -180,6 +186,7 @@ class _Trainer:
         emb = config.model.emb_size
         n_rows = self.n_users + len(split.items)
         self.global_mean = float(np.mean(split.train_y))
+        self.batch_size = effective_batch_size(config, len(split.train_y))
         generator = torch.Generator().manual_seed(config.seed)
         table = torch.empty((n_rows, emb), dtype=torch.float32)
         table.normal_(0.0, config.init_std, generator=generator)
@@ -196,7 +203,7 @@ class _Trainer:
                 dropout=config.model.dropout,
                 weight_decay=config.weight_decay,
                 seed=config.seed,
-                max_batch=config.batch_size,
+                max_batch=self.batch_size,
             )
         else:
             dropout_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -234,7 +241,7 @@ class _Trainer:
         targets = self.train_y[order].to(self.device)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         self.mlp.train()
-        batch = self.config.batch_size
+        batch = self.batch_size
         for start in range(0, n, batch):
             stop = min(start + batch, n)
             x = self.rows.forward(users[start:stop], items[start:stop])
@@ -288,8 +295,8 @@ def train_model(
     when it returns True, :class:`TrainingCancelled` is raised.
     """
     started = time.perf_counter()
-    if config.batch_size < 1 or config.epochs < 1:
-        raise InvalidInput("batch_size and epochs must be at least 1.")
+    if config.batch_size < 1 or config.epochs < 1 or config.min_batches_per_epoch < 1:
+        raise InvalidInput("batch_size, epochs and min_batches_per_epoch must be at least 1.")
     split = split_ratings(data, config.holdout_fraction)
     if len(split.train_y) == 0:
         raise InvalidInput("There are no ratings to train on; import or add ratings first.")
@@ -313,6 +320,7 @@ def train_model(
             "samples_per_s": len(split.train_y) * len(curve) / max(train_seconds, 1e-9),
             "compile_seconds": compile_s,
             "backend": backend,
+            "batch_size": trainer.batch_size,
             "device": str(device),
             "n_train": len(split.train_y),
             "n_holdout": split.n_holdout,
@@ -343,7 +351,7 @@ def _fit(
 ) -> tuple[list[dict[str, Any]], _Best, float]:
     split = trainer.split
     has_holdout = len(split.hold_y) > 0
-    n_batches = math.ceil(len(split.train_y) / config.batch_size)
+    n_batches = math.ceil(len(split.train_y) / trainer.batch_size)
     bar = _progress_bar(progress, config.epochs * n_batches)
     last_check = [time.monotonic()]
     done_epochs = [0]

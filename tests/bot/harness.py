@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,22 @@ def bot_settings(
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def bot_env(fake: FakeDiscord, database_url: str, model_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for an ``nncf-bot`` process talking to ``fake`` (this process's own
+    DISCORD_* and SHARD_* variables left out)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SHARD_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        MODEL_DIR=str(model_dir),
+        DISCORD_TOKEN=fake.token,
+        DISCORD_API_BASE=fake.api_base,
+        DISCORD_GATEWAY_URL=fake.gateway_url,
+        TRAINING_RUNNER="inprocess",
+    )
+    env.update(extra)
+    return env
 
 
 class BotHarness:

@@ -28,6 +28,9 @@ def _deferred_ephemeral(record: object) -> bool:
 async def test_autocomplete_answers_with_ids_and_rating_a_choice_stores_it(
     harness: BotHarness,
 ) -> None:
+    # DISCORD_DEV_GUILD_IDS: synced to the dev guild at start, never globally.
+    assert harness.fake.sync_calls == [harness.fake.guild_id]
+    assert harness.fake.identify_payloads[0]["intents"] == 1  # guilds only
     user = harness.user("auto")
     choices = await harness.choices("rate", user, "movie", movie="matri", stars=4.0)
     assert 0 < len(choices) <= 25

@@ -4,8 +4,8 @@ pieces that point discord.py at it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from nncf_core.db.models import TrainingJob, utcnow
 from nncf_core.ml import jobs
 from tests.bot.data import BotData
 from tests.bot.fake_discord import FakeDiscord
+from tests.bot.harness import bot_env
 
 NNCF_BOT = Path(sys.executable).with_name("nncf-bot")
 
@@ -56,20 +57,6 @@ def cli(args: list[str]) -> int | str | None:
         return done.code
 
 
-def _env(fake: FakeDiscord, url: str, model_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SHARD_"))}
-    env.update(
-        DATABASE_URL=url,
-        MODEL_DIR=str(model_dir),
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
-        LOG_LEVEL="INFO",
-        TRAINING_RUNNER="inprocess",
-    )
-    return env
-
-
 async def _nncf_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         str(NNCF_BOT),
@@ -85,13 +72,28 @@ async def test_run_serves_and_stops_cleanly_on_sigterm(bot_data: BotData, tmp_pa
     url, model_dir = bot_data.copy_to(tmp_path)
     db = Database(url)
     stale = jobs.start_job(db, "cli", "a crashed process", worker="gone:1")
+    finished = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await finished.wait()
     with db.session() as session:
         row = session.get(TrainingJob, stale.id)
         assert row is not None
         row.heartbeat_at = utcnow() - timedelta(hours=1)
+        # Claimed a moment ago by a bot on this machine that has died since.
+        orphan = TrainingJob(
+            trigger="admin",
+            status="running",
+            worker=f"{socket.gethostname()}:{finished.pid}:bot",
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )
+        session.add(orphan)
+        session.flush()
+        orphan_id = orphan.id
     fake = FakeDiscord()
     await fake.start()
-    process = await _nncf_bot("run", env=_env(fake, url, model_dir), cwd=tmp_path)
+    process = await _nncf_bot(
+        "run", env=bot_env(fake, url, model_dir, LOG_LEVEL="INFO"), cwd=tmp_path
+    )
     try:
         await fake.wait_connected(timeout=90)
         user = fake.make_user("cli-user")
@@ -113,6 +115,8 @@ async def test_run_serves_and_stops_cleanly_on_sigterm(bot_data: BotData, tmp_pa
     assert "stop signal received" in log and "database closed" in log, log[-2000:]
     job = jobs.get_job(db, stale.id)
     assert job is not None and job.status == "failed" and "no heartbeat" in (job.error or "")
+    job = jobs.get_job(db, orphan_id)
+    assert job is not None and job.status == "failed" and "is gone" in (job.error or "")
     db.dispose()
 
 
@@ -126,7 +130,7 @@ async def test_sync_registers_commands_globally_or_per_guild(
     fake = FakeDiscord()
     await fake.start()
     monkeypatch.chdir(tmp_path)
-    for key, value in _env(fake, url, model_dir).items():
+    for key, value in bot_env(fake, url, model_dir, LOG_LEVEL="INFO").items():
         monkeypatch.setenv(key, value)
     try:
         # The CLI runs its own event loop: give it a thread, the fake keeps this one.

@@ -16,13 +16,37 @@ from nncf_core.ml.artifacts import ModelArtifact
 from nncf_core.recommend.engine import Recommender
 from nncf_core.settings import Settings
 from tests.conftest import make_settings
-from tests.nncf_core.recommend.data import publish, seed_planted, train_planted
+from tests.nncf_core.recommend.data import (
+    newest_planted_rating,
+    planted_model,
+    publish,
+    seed_planted,
+    train_planted,
+)
 
 
 @pytest.fixture(scope="session")
-def planted_artifact(tmp_path_factory: pytest.TempPathFactory) -> ModelArtifact:
-    """Trained once per session; every ``seed_planted`` database has the same ids."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('planted') / 'train.sqlite3'}"
+def planted_counts(tmp_path_factory: pytest.TempPathFactory) -> int:
+    """How many ratings ``seed_planted`` writes (it is deterministic)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('planted') / 'count.sqlite3'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    try:
+        return seed_planted(db)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def planted_artifact(planted_counts: int) -> ModelArtifact:
+    """The hand-built planted model, current for every ``seed_planted`` database."""
+    return planted_model(newest_planted_rating(planted_counts))
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(tmp_path_factory: pytest.TempPathFactory) -> ModelArtifact:
+    """A model trained with ``train_model`` on the planted data, once per session."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('trained') / 'train.sqlite3'}"
     migrate.upgrade(url)
     db = Database(url)
     try:
