@@ -40,7 +40,6 @@ from synthetic import synthetic_ratings
 
 PG_SERVER = "postgresql+psycopg://root@127.0.0.1:5432/test"
 CHUNK = 500_000
-COLUMNS = "SELECT user_id, movie_id, stars, {ts} AS ts FROM ratings ORDER BY id"
 
 
 def timestamps_text(seconds: np.ndarray, micros: np.ndarray) -> list[str]:
@@ -143,20 +142,14 @@ def adbc_query(path: Path, query: str) -> RatingsData:
         return data_module._from_arrow(cursor.fetch_arrow_table())
 
 
-def adbc_text_then_arrow(path: Path) -> RatingsData:
-    """Raw text out of SQLite, converted by pyarrow afterwards (vectorised)."""
-    import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow.compute as pc
+def pg_adbc_sql(db: Database) -> RatingsData:
+    """ADBC with the conversion and the ordering done by the server."""
+    import adbc_driver_postgresql.dbapi as adbc
 
-    with adbc.connect(str(path)) as connection, connection.cursor() as cursor:
-        cursor.execute(COLUMNS.format(ts="updated_at"))
-        table = cursor.fetch_arrow_table()
-    seconds = pc.utf8_slice_codeunits(table.column(3), 0, 19)
-    parsed = pc.strptime(seconds, format="%Y-%m-%d %H:%M:%S", unit="s")
-    ts = parsed.cast("int64").to_numpy()
-    return RatingsData(
-        table.column(0).to_numpy(), table.column(1).to_numpy(), table.column(2).to_numpy(), ts
-    )
+    uri = data_module.postgres_libpq_uri(db)
+    with adbc.connect(uri) as connection, connection.cursor() as cursor:
+        cursor.execute(data_module.POSTGRES_QUERY)
+        return data_module._from_arrow(cursor.fetch_arrow_table())
 
 
 def adbc_two_threads(path: Path) -> RatingsData:
@@ -164,7 +157,7 @@ def adbc_two_threads(path: Path) -> RatingsData:
     with sqlite3.connect(path) as connection:
         (top,) = connection.execute("SELECT max(id) FROM ratings").fetchone()
     middle = top // 2
-    base = data_module.SQLITE_QUERY.replace(" ORDER BY id", "")
+    base = data_module.SQLITE_QUERY.replace(" ORDER BY id", "")  # unixepoch()
     ranges = [f"{base} WHERE id <= {middle} ORDER BY id", f"{base} WHERE id > {middle} ORDER BY id"]
     parts: list[RatingsData] = [RatingsData.empty(), RatingsData.empty()]
 
@@ -319,14 +312,18 @@ def main() -> None:
     report(
         f"SQLite, {args.ratings:,} ratings ({path})",
         [
-            ("load_ratings (ADBC, strftime in SQL)", lambda: load_ratings(db), r),
+            ("load_ratings (ADBC, text + Arrow strptime)", lambda: load_ratings(db), r),
+            (
+                "ADBC, strftime('%s') in SQL",
+                lambda: adbc_query(path, data_module.SQLITE_LEGACY_QUERY),
+                r,
+            ),
             ("pandas read_sql, ORM select + to_datetime", lambda: pandas_orm(db), s),
-            ("pandas read_sql, plain sqlite3 connection", lambda: pandas_sqlite3(path), s),
-            ("sqlite3 fetchall -> numpy", lambda: sqlite3_fetchall(path), s),
-            ("ADBC, text + pyarrow strptime", lambda: adbc_text_then_arrow(path), r),
+            ("pandas read_sql, sqlite3 (3.40 rounds)", lambda: pandas_sqlite3(path), s),
+            ("sqlite3 fetchall -> numpy (SQLite 3.40 rounds)", lambda: sqlite3_fetchall(path), s),
             (
                 "ADBC, unixepoch() in SQL",
-                lambda: adbc_query(path, COLUMNS.format(ts="unixepoch(updated_at)")),
+                lambda: adbc_query(path, data_module.SQLITE_QUERY),
                 r,
             ),
             ("ADBC x2 threads over id halves", lambda: adbc_two_threads(path), r),
@@ -344,7 +341,8 @@ def main() -> None:
         report(
             f"PostgreSQL, {args.ratings:,} ratings",
             [
-                ("load_ratings (ADBC postgresql)", lambda: load_ratings(pg), r),
+                ("load_ratings (ADBC, Arrow timestamps, no ORDER BY)", lambda: load_ratings(pg), r),
+                ("ADBC, extract(epoch) + ORDER BY id in SQL", lambda: pg_adbc_sql(pg), r),
                 (
                     "psycopg COPY binary -> numpy (fallback)",
                     lambda: data_module.load_postgres_copy(pg),

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,14 +26,18 @@ from typing import Any, TypeVar
 import discord
 import yarl
 from discord.ext import commands
+from sqlalchemy import select
 
 from bot.errors import NNCFTree
 from bot.exts import EXTENSIONS
 from bot.training import TrainingService
 from bot.views import DYNAMIC_ITEMS
 from nncf_core.app import Core
-from nncf_core.errors import InvalidInput
+from nncf_core.db.engine import Database
+from nncf_core.db.models import Rating, User
+from nncf_core.errors import InvalidInput, NNCFError
 from nncf_core.ml.config import TrainConfig
+from nncf_core.services.users import UserKey
 from nncf_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,13 +84,51 @@ def gateway_rewriter(configured: str) -> Callable[[str], str]:
     return rewrite
 
 
+def _some_rater(db: Database) -> UserKey | None:
+    row = db.read(
+        lambda session: session.execute(
+            select(User.discord_id, User.external_id).join(Rating).limit(1)
+        ).first()
+    )
+    if row is None:
+        return None
+    return UserKey(discord_id=row[0]) if row[0] is not None else UserKey(external_id=row[1])
+
+
+def warm_up(core: Core) -> None:
+    """Load the active model and serve each kind of request once before going online.
+
+    The recommender's compiled kernels are loaded (or compiled) by numba on their
+    first call, holding the GIL for up to a second: paid here, that stall cannot
+    delay the acknowledgement of the first users' interactions.
+    """
+    started = time.perf_counter()
+    recommender = core.recommender
+    recommender.refresh()
+    popular = recommender.popular(1)
+    rater = _some_rater(core.db)
+    calls: list[Callable[[], object]] = []
+    if rater is not None:
+        calls.append(lambda: recommender.recommend(rater, 1))
+    if popular:
+        calls.append(lambda: recommender.similar(popular[0].movie.id, 1))
+    for call in calls:
+        try:
+            call()
+        except NNCFError as error:  # no model yet, a movie it does not know: fine
+            log.debug("warm-up request refused: %s", error)
+    log.info("recommender warmed up in %.2f s", time.perf_counter() - started)
+
+
 class NNCFBot(commands.AutoShardedBot):
     """The nncf-bot Discord client.
 
     ``background=False`` builds the command tree only (``nncf-bot sync``): no
     retraining loop, no training process, no job notifications.
     ``train_config`` overrides the training configuration of the jobs this bot
-    queues (tests use a tiny one).
+    queues (tests use a tiny one). ``freeze_heap`` (for the bot's own process, as
+    ``run_bot`` does) moves everything alive after start-up out of the garbage
+    collector's reach.
     """
 
     def __init__(
@@ -95,6 +139,7 @@ class NNCFBot(commands.AutoShardedBot):
         background: bool = True,
         train_config: TrainConfig | None = None,
         workers: int = DEFAULT_WORKERS,
+        freeze_heap: bool = False,
         **options: Any,
     ) -> None:
         if settings.shard_ids and settings.shard_count is None:
@@ -113,6 +158,7 @@ class NNCFBot(commands.AutoShardedBot):
         self.core = core
         self.background = background
         self.train_config = train_config
+        self.freeze_heap = freeze_heap
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nncf-work")
         self.training = TrainingService(self)
         if settings.discord_gateway_url:
@@ -154,11 +200,15 @@ class NNCFBot(commands.AutoShardedBot):
         for name in EXTENSIONS:
             await self.load_extension(name)
         if self.background:
-            # Load the active model now, not on the first /recommend (building the
-            # recommender imports its kernels: off the event loop too).
-            await self.run_sync(lambda: self.core.recommender.refresh())
+            await self.run_sync(warm_up, self.core)
             await self.sync_dev_guilds()
             await self.training.start()
+        if self.freeze_heap:
+            # The start-up heap (PyTorch, numba, the catalogue) lives as long as the
+            # process: leave it out of the collector's full passes, which would otherwise
+            # pause the event loop for hundreds of milliseconds while scanning it.
+            gc.collect()
+            gc.freeze()
 
     async def sync_dev_guilds(self) -> None:
         """Copy the commands to DISCORD_DEV_GUILD_IDS and sync there (instant updates);

@@ -44,7 +44,7 @@ async def serve(settings: Settings, **bot_options: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    bot = NNCFBot(settings, core, **bot_options)
+    bot = NNCFBot(settings, core, **{"freeze_heap": True, **bot_options})
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(token), name="nncf-bot")

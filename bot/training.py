@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 STALE_AFTER_S = 8 * HEARTBEAT_INTERVAL_S
 """A running job without a heartbeat for this long has lost its worker."""
 WATCH_INTERVAL_S = 5.0
+SWEEP_INTERVAL_S = 60.0
+"""How often the watch loop looks for jobs whose worker stopped beating."""
 FOLLOWUP_VALID_S = 14 * 60
 """Interaction tokens last 15 minutes; keep a margin."""
 STOPPED_REASON = "interrupted: the bot stopped during training"
@@ -172,6 +174,7 @@ class TrainingService:
         self._process: BaseProcess | None = None
         self._served_version: int | None = None
         self._stopping = False
+        self._swept_at = time.monotonic()
         self.running_job_id: int | None = None
 
     @property
@@ -230,7 +233,7 @@ class TrainingService:
         while True:
             await self._wake_runner.wait()
             self._wake_runner.clear()
-            while True:
+            while not self._stopping:
                 job = await self.bot.run_sync(jobs.claim_next, self.bot.core.db, worker)
                 if job is None:
                     break
@@ -242,6 +245,9 @@ class TrainingService:
                 self._wake_watch.set()
 
     async def _run(self, job: TrainingJob) -> None:
+        if self._stopping:  # claimed just as the bot began to stop
+            await self._fail_if_running(job.id, STOPPED_REASON)
+            return
         settings = self.bot.settings
         context = multiprocessing.get_context("spawn")
         process = context.Process(
@@ -303,7 +309,9 @@ class TrainingService:
                 await self._deliver(job)
         # Whoever ran a job that stopped beating (a killed worker or bot), fail it, so
         # that it neither stays "running" nor blocks new jobs.
-        await self.bot.run_sync(jobs.fail_stale, db, STALE_AFTER_S)
+        if time.monotonic() - self._swept_at >= SWEEP_INTERVAL_S:
+            self._swept_at = time.monotonic()
+            await self.bot.run_sync(jobs.fail_stale, db, STALE_AFTER_S)
         if self.runs_jobs and self._process is None:
             # Jobs queued by another process (the CLI, a second bot) run here too.
             waiting = await self.bot.run_sync(jobs.active_job, db)

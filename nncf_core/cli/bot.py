@@ -35,8 +35,10 @@ def sync(
         [], "--guild", help="Sync to this guild only (instant); repeat for several."
     ),
 ) -> None:
-    """Register the slash commands with Discord: globally by default (Discord may take a
-    while to show changes), or in the given guilds."""
+    """Register the slash commands with Discord, globally or in the --guild servers.
+
+    Global changes can take a while to show; guild ones are instant.
+    """
     settings = load_settings()
     _require_token(settings)
     from bot.runner import sync_commands

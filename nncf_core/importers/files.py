@@ -40,7 +40,7 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 """Files smaller than this load in well under a second: no progress bar."""
 READ_CHUNK = 16 * 1024 * 1024
 
-ML100K_GENRES = [
+ML100K_GENRES = (
     "unknown",
     "Action",
     "Adventure",
@@ -60,8 +60,9 @@ ML100K_GENRES = [
     "Thriller",
     "War",
     "Western",
-]
-# ml-100k spells one genre differently from the later releases; "unknown" is no genre.
+)
+# ml-100k and ml-1m spell one genre differently from the later releases ("Children");
+# ml-100k's "unknown" is no genre.
 _ML100K_RENAME = {"Children's": "Children", "unknown": ""}
 
 SKIP_DUPLICATE_MOVIE = "duplicate movie id (kept the first)"
@@ -194,7 +195,8 @@ def _read_movies_dat(path: Path) -> MovieFile:
             raise ImportFileError(
                 str(path), "expected MovieID::Title::Genres, found " + repr(text[:80]), line
             )
-        collector.add(line, parts[0], "::".join(parts[1:-1]), parts[-1])
+        genres = "|".join(_ML100K_RENAME.get(g, g) for g in parts[-1].split("|"))
+        collector.add(line, parts[0], "::".join(parts[1:-1]), genres.strip("|"))
     return collector.result()
 
 
@@ -372,10 +374,15 @@ def read_ratings(layout: Layout, *, progress: bool = False) -> RatingArrays:
     return RatingArrays(*arrays)
 
 
+def wants_progress(layout: Layout, progress: bool) -> bool:
+    """Progress bars only for ratings files big enough to take a while."""
+    return progress and layout.ratings.stat().st_size >= PROGRESS_MIN_BYTES
+
+
 def read_bytes(path: Path, *, progress: bool = False) -> bytes:
-    """The file's bytes, with a progress bar for big files."""
+    """The file's bytes, with a progress bar if asked for."""
     size = path.stat().st_size
-    if not progress or size < PROGRESS_MIN_BYTES:
+    if not progress:
         return path.read_bytes()
     buffer = bytearray(size)
     view = memoryview(buffer)

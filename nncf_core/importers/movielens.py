@@ -14,13 +14,14 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from nncf_core.db.engine import Database
 from nncf_core.errors import DownloadFailed, ImportFailed
 from nncf_core.importers.bulk import write_import
-from nncf_core.importers.files import detect_layout, read_movies, read_ratings
+from nncf_core.importers.files import detect_layout, read_movies, read_ratings, wants_progress
 from nncf_core.importers.summary import ImportSummary
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ def import_movielens(db: Database, path: Path, *, progress: bool = False) -> Imp
     started = time.perf_counter()
     folder = Path(path)
     layout = detect_layout(folder)
-    movies = read_movies(layout)
-    ratings = read_ratings(layout, progress=progress)
+    progress = wants_progress(layout, progress)
+    # The movies are parsed in Python while pyarrow parses the ratings without the GIL.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="movielens-movies") as pool:
+        movies_read = pool.submit(read_movies, layout)
+        ratings = read_ratings(layout, progress=progress)
+        movies = movies_read.result()
     log.info(
         "read %s (%s layout): %d movies, %d rating lines in %.1f s",
         folder,
@@ -58,17 +63,9 @@ def import_movielens(db: Database, path: Path, *, progress: bool = False) -> Imp
         path=folder,
         layout=layout.name,
         lines_read=ratings.n,
-        movies_added=written.movies_added,
-        movies_updated=written.movies_updated,
-        movies_unchanged=written.movies_unchanged,
-        users_added=written.users_added,
-        users_existing=written.users_existing,
-        ratings_added=written.ratings_added,
-        ratings_updated=written.ratings_updated,
-        ratings_unchanged=written.ratings_unchanged,
-        ratings_skipped=written.ratings_skipped,
         movies_skipped=movies.skipped,
         seconds=time.perf_counter() - started,
+        **vars(written),
     )
     log.info(
         "imported %s: %d ratings added, %d updated, %d skipped in %.1f s",

@@ -45,10 +45,20 @@ class Selected:
         return self.user[starts], counts, np.minimum.reduceat(self.timestamp, starts)
 
 
+LOOKUP_TABLE_MAX_ID = 50_000_000
+"""Up to this id, membership is a lookup in a boolean table (50 MB at most)."""
+
+
 def known_mask(ids: np.ndarray, known: np.ndarray) -> np.ndarray:
     """``ids`` that are in the sorted array ``known``."""
     if len(known) == 0:
         return np.zeros(len(ids), dtype=bool)
+    top = int(known[-1])
+    if int(known[0]) >= 0 and top <= LOOKUP_TABLE_MAX_ID:
+        table = np.zeros(top + 2, dtype=bool)
+        table[known] = True
+        # Ids outside 0..top land on the last entry, which is False.
+        return table[np.where((ids >= 0) & (ids <= top), ids, top + 1)]
     at = np.searchsorted(known, ids)
     return known[np.minimum(at, len(known) - 1)] == ids
 

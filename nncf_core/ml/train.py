@@ -376,7 +376,7 @@ def _fit(
                 raise TrainingCancelled(epoch - 1)
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{config.epochs}")
-            epoch_lr = _scheduled_lr(config, lr, epoch, n_batches)
+            epoch_lr = _scheduled_lr(config, lr, epoch)
             epoch_started = time.perf_counter()
             loss = trainer.epoch(epoch_lr, tick)
             train_seconds += time.perf_counter() - epoch_started
@@ -394,9 +394,12 @@ def _fit(
             if on_epoch is not None:
                 on_epoch(stats)
             if not math.isfinite(loss):
-                log.warning(
-                    "training diverged at epoch %d (loss %s); keeping the best", epoch, loss
-                )
+                if best is None:
+                    raise InvalidInput(
+                        f"Training diverged in epoch {epoch} (loss {loss}); "
+                        "try a lower learning rate."
+                    )
+                log.warning("training diverged at epoch %d; keeping epoch %d", epoch, best[2])
                 break
             if holdout is None or holdout < best_rmse - config.min_delta:
                 if holdout is not None:
@@ -415,7 +418,7 @@ def _fit(
     return curve, best, train_seconds
 
 
-def _scheduled_lr(config: TrainConfig, lr: float, epoch: int, n_batches: int) -> float:
+def _scheduled_lr(config: TrainConfig, lr: float, epoch: int) -> float:
     """Warm up linearly over the first ``warmup_epochs`` epochs, then the plateau schedule."""
     if epoch <= config.warmup_epochs:
         return lr * epoch / (config.warmup_epochs + 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -33,5 +32,3 @@ async def harness(
         await running.stop()
 
 
-def path_of(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))

@@ -95,7 +95,11 @@ def write_layout(
         ]
         (folder / "ratings.csv").write_text("\n".join(rating_lines) + "\n", encoding="utf-8")
     elif layout == "dat":
-        movie_lines = [f"{m.id}::{m.raw_title}::{m.genres}" for m in movies]
+        # ml-1m spells "Children's" as ml-100k does.
+        old_genres = [m.genres.replace("Children", "Children's") for m in movies]
+        movie_lines = [
+            f"{m.id}::{m.raw_title}::{g}" for m, g in zip(movies, old_genres, strict=True)
+        ]
         # ml-1m is Latin-1.
         (folder / "movies.dat").write_bytes(("\n".join(movie_lines) + "\n").encode("latin-1"))
         rating_lines = [f"{u}::{m}::{_stars(s, layout)}::{t}" for u, m, s, t in rows]

@@ -66,7 +66,11 @@ def test_each_layout_imports_the_tiny_folder(db: Database, tmp_path: Path, layou
     else:
         assert (matrix.imdb_id, matrix.tmdb_id) == (None, None)
 
-    assert set(users(db)) == {"movielens:1", "movielens:2", "movielens:3"}
+    first_rating = {
+        user: min(ts for (u, _), (_, ts) in expected.items() if u == user) for user in (1, 2, 3)
+    }
+    created = db.read(lambda s: dict(s.execute(select(User.external_id, User.created_at)).all()))
+    assert created == {f"movielens:{user}": utc(ts) for user, ts in first_rating.items()}
     assert ratings(db) == {
         (f"movielens:{user}", movie): (stars, utc(ts), utc(ts), "import")
         for (user, movie), (stars, ts) in expected.items()
@@ -229,24 +233,30 @@ def test_ml_latest_small_imports_and_reimports(sqlite_db: Database) -> None:
     )
 
 
-def test_the_sqlite_schema_and_connection_settings_are_as_before(
-    sqlite_db: Database, tmp_path: Path
-) -> None:
-    def schema() -> list[tuple[str, str]]:
-        with sqlite_db.engine.connect() as connection:
-            return connection.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'ratings' ORDER BY 1")
-            ).all()
+def index_definitions(db: Database) -> list[tuple[str, str]]:
+    query = (
+        "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'ratings' ORDER BY 1"
+        if db.is_sqlite
+        else "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ratings' "
+        "AND schemaname = current_schema() ORDER BY 1"
+    )
+    with db.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(query))]  # type: ignore[misc]
 
-    before = schema()
-    assert (
-        "ix_ratings_updated_at",
-        "CREATE INDEX ix_ratings_updated_at ON ratings (updated_at)",
-    ) in before
 
+def test_indexes_are_rebuilt_as_they_were(db: Database, tmp_path: Path) -> None:
+    before = index_definitions(db)
+    names = [name for name, _ in before]
+    assert {"ix_ratings_movie_id", "ix_ratings_updated_at"} <= set(names)
+
+    import_movielens(db, write_layout(tmp_path / "csv", "csv"))
+
+    assert index_definitions(db) == before
+
+
+def test_the_sqlite_connection_settings_are_restored(sqlite_db: Database, tmp_path: Path) -> None:
     import_movielens(sqlite_db, write_layout(tmp_path / "csv", "csv"))
 
-    assert schema() == before
     with sqlite_db.engine.connect() as connection:
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA ignore_check_constraints")).scalar() == 0
@@ -279,9 +289,12 @@ def test_progress_bars_on_big_files(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    folder = write_layout(tmp_path / "csv", "csv")
+    import_movielens(sqlite_db, folder, progress=True)
+    assert capsys.readouterr().err == ""  # a small file: no bars
     monkeypatch.setattr(files, "PROGRESS_MIN_BYTES", 0)
 
-    import_movielens(sqlite_db, write_layout(tmp_path / "csv", "csv"), progress=True)
+    import_movielens(sqlite_db, folder, progress=True)
 
     err = capsys.readouterr().err
     assert "reading ratings.csv" in err
@@ -321,3 +334,26 @@ def test_cli_imports_and_reports(
     code, _, err = cli(capsys, "import", "movielens", str(folder), "--no-progress")
     assert code == 1
     assert "u.data, line 1: expected 4 fields" in err
+
+
+def test_a_connection_that_cannot_be_restored_is_discarded(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = bulk._set_pragmas
+    calls: list[dict[str, int]] = []
+
+    def fail_on_restore(connection: object, values: dict[str, int]) -> dict[str, int]:
+        calls.append(values)
+        if len(calls) == 2:
+            raise OSError("restore failed")
+        return real(connection, values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk, "_set_pragmas", fail_on_restore)
+
+    summary = import_movielens(sqlite_db, write_layout(tmp_path / "csv", "csv"))
+
+    assert summary.ratings_added == len(expected_ratings("csv"))
+    assert len(calls) == 2
+    with sqlite_db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert [row[1] for row in connection.execute(text("PRAGMA database_list"))] == ["main"]

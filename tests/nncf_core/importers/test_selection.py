@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
+from nncf_core.importers import selection
 from nncf_core.importers.bulk import utc_text
 from nncf_core.importers.files import RatingArrays
-from nncf_core.importers.selection import MAX_TIMESTAMP, select_ratings
+from nncf_core.importers.selection import MAX_TIMESTAMP, known_mask, select_ratings
 
 KNOWN = np.array([1, 2, 3, 10])
 
@@ -125,3 +126,20 @@ def test_utc_text_with_a_zone_suffix_for_postgres() -> None:
         "2000-07-30 18:45:03+00",
     ]
     assert utc_text(np.array([], dtype=np.int64)).to_pylist() == []
+
+
+@given(
+    st.lists(st.integers(-3, 40), max_size=30),
+    st.lists(st.integers(0, 40), max_size=10, unique=True),
+)
+def test_known_mask_table_and_search_agree(ids: list[int], known: list[int]) -> None:
+    id_array, known_array = np.array(ids, dtype=np.int64), np.array(sorted(known), dtype=np.int64)
+    expected = [i in known for i in ids]
+
+    assert known_mask(id_array, known_array).tolist() == expected
+    original = selection.LOOKUP_TABLE_MAX_ID
+    selection.LOOKUP_TABLE_MAX_ID = -1  # force the binary search
+    try:
+        assert known_mask(id_array, known_array).tolist() == expected
+    finally:
+        selection.LOOKUP_TABLE_MAX_ID = original

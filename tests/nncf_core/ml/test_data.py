@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from nncf_core.db.engine import Database
 from nncf_core.db.models import Rating, User
@@ -137,3 +138,50 @@ def test_holdout_mask_known_values() -> None:
 
 
 PINNED = [0, 2, 8, 14, 15, 17, 20, 24, 27, 31, 36, 37, 39]
+
+
+def test_rows_come_in_id_order_after_updates(db_url: str) -> None:
+    # An UPDATE moves a PostgreSQL row to the end of the heap; the order must not change.
+    db = Database(db_url)
+    try:
+        ids = _fill(db)
+        with db.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE ratings SET stars = 1.0 WHERE id = (SELECT min(id) FROM ratings)")
+            )
+        loaded = load_ratings(db)
+        expected = _expected(ids)
+        np.testing.assert_array_equal(loaded.user_ids, expected.user_ids)
+        assert loaded.stars.tolist() == [1.0, *expected.stars.tolist()[1:]]
+    finally:
+        db.dispose()
+
+
+def test_updated_at_in_other_shapes_falls_back_to_sqlite(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        ids = _fill(db)
+        with db.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE ratings SET updated_at = '2024-03-01T14:30:15+02:00' WHERE id = 1")
+            )
+        loaded = load_ratings(db)
+        assert loaded.timestamps[0] == int(BASE.timestamp())
+        np.testing.assert_array_equal(loaded.timestamps[1:], _expected(ids).timestamps[1:])
+    finally:
+        db.dispose()
+
+
+def test_parse_utc_text() -> None:
+    import pyarrow as pa
+
+    def parse(values: list[str]) -> list[int] | None:
+        out = data_module.parse_utc_text(pa.array(values))
+        return None if out is None else out.tolist()
+
+    assert parse(["1970-01-01 00:00:01", "2024-03-01 12:30:15.999999"]) == [1, 1709296215]
+    assert parse([]) == []
+    assert parse(["2024-03-01T12:30:15"]) is None
+    assert parse(["2024-03-01 12:30:15.000000+02:00"]) is None
+    assert parse(["2024-03-01"]) is None
+    assert parse(["2024-13-01 12:30:15"]) is None

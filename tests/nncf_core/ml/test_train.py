@@ -74,10 +74,12 @@ def test_artifact_contents(data: RatingsData, result, tmp_path) -> None:  # type
     assert set(metrics["curve"][0]) == {"epoch", "train_loss", "holdout_rmse", "lr", "seconds"}
     assert metrics["samples_per_s"] > 0 and metrics["seconds"] > 0
     assert metrics["n_train"] + metrics["n_holdout"] == data.n
-    # The kept weights are the best epoch's.
-    best = min(metrics["curve"], key=lambda point: point["holdout_rmse"])
-    assert metrics["best_epoch"] == best["epoch"] == result.best_epoch
-    assert metrics["holdout_rmse"] == pytest.approx(best["holdout_rmse"], abs=1e-6)
+    # The kept weights are the best epoch's (later gains under min_delta do not count).
+    kept = metrics["curve"][result.best_epoch - 1]
+    assert metrics["best_epoch"] == kept["epoch"] == result.best_epoch
+    assert metrics["holdout_rmse"] == pytest.approx(kept["holdout_rmse"], abs=1e-6)
+    best = min(point["holdout_rmse"] for point in metrics["curve"])
+    assert best > kept["holdout_rmse"] - FAST.min_delta
     # It round-trips and serves the same numbers.
     path = tmp_path / "model.pt"
     loaded = load_artifact(path, save_artifact(artifact, path))
@@ -126,3 +128,17 @@ def test_without_holdout_and_without_data(data: RatingsData) -> None:
     assert outcome.artifact.metrics["best_epoch"] == 2
     with pytest.raises(InvalidInput):
         train_model(RatingsData.empty(), FAST)
+
+
+def test_divergence_is_reported(data: RatingsData) -> None:
+    with pytest.raises(InvalidInput, match="diverged"):
+        train_model(data, TrainConfig(**{**FAST.__dict__, "lr": 1e30, "epochs": 2}))
+
+
+def test_progress_bar_shows_epoch_loss_and_rmse(
+    data: RatingsData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_model(data, TrainConfig(**{**FAST.__dict__, "epochs": 1}), progress=True)
+    shown = capsys.readouterr().err
+    assert "epoch 1/1" in shown
+    assert "loss=" in shown and "holdout_rmse=" in shown

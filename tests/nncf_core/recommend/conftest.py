@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from nncf_core.db import migrate
 from nncf_core.db.engine import Database
 from nncf_core.ml.artifacts import ModelArtifact
 from nncf_core.recommend.engine import Recommender
+from nncf_core.services.users import UserKey
 from nncf_core.settings import Settings
 from tests.conftest import make_settings
 from tests.nncf_core.recommend.data import (
@@ -25,16 +27,23 @@ from tests.nncf_core.recommend.data import (
 )
 
 
-@pytest.fixture(scope="session")
-def planted_counts(tmp_path_factory: pytest.TempPathFactory) -> int:
-    """How many ratings ``seed_planted`` writes (it is deterministic)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('planted') / 'count.sqlite3'}"
+@contextmanager
+def _seeded(folder: Path) -> Iterator[tuple[Database, int]]:
+    """A fresh SQLite database in ``folder`` with the planted data, and its rating count."""
+    url = f"sqlite:///{folder / 'planted.sqlite3'}"
     migrate.upgrade(url)
     db = Database(url)
     try:
-        return seed_planted(db)
+        yield db, seed_planted(db)
     finally:
         db.dispose()
+
+
+@pytest.fixture(scope="session")
+def planted_counts(tmp_path_factory: pytest.TempPathFactory) -> int:
+    """How many ratings ``seed_planted`` writes (it is deterministic)."""
+    with _seeded(tmp_path_factory.mktemp("planted")) as (_, count):
+        return count
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +55,8 @@ def planted_artifact(planted_counts: int) -> ModelArtifact:
 @pytest.fixture(scope="session")
 def trained_artifact(tmp_path_factory: pytest.TempPathFactory) -> ModelArtifact:
     """A model trained with ``train_model`` on the planted data, once per session."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('trained') / 'train.sqlite3'}"
-    migrate.upgrade(url)
-    db = Database(url)
-    try:
-        seed_planted(db)
+    with _seeded(tmp_path_factory.mktemp("trained")) as (db, _):
         return train_planted(db)
-    finally:
-        db.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +90,17 @@ class Planted:
 
     def recommender(self, **kwargs: object) -> Recommender:
         return Recommender(self.db, self.model_dir, self.core.catalog, **kwargs)  # type: ignore[arg-type]
+
+    def rate(self, user: UserKey, stars: float, movie_ids: Iterable[int]) -> None:
+        for movie_id in movie_ids:
+            self.core.ratings.rate(user, movie_id, stars, "console")
+
+    def sci_fi_fan(self, name: str) -> UserKey:
+        """A new user who rated five Sci-Fi movies 5 stars and two romances 1 star."""
+        fan = UserKey.parse(name)
+        self.rate(fan, 5, (1, 3, 5, 7, 9))
+        self.rate(fan, 1, (17, 20))
+        return fan
 
 
 @pytest.fixture

@@ -76,11 +76,7 @@ def test_filters_restrict_the_list(planted: Planted) -> None:
 
 
 def test_a_new_sci_fi_fan_is_folded_in_and_gets_sci_fi(planted: Planted) -> None:
-    fan = UserKey.parse("newcomer")
-    for movie_id in (1, 3, 5, 7, 9):
-        planted.core.ratings.rate(fan, movie_id, 5, "console")
-    for movie_id in (17, 20):
-        planted.core.ratings.rate(fan, movie_id, 1, "console")
+    fan = planted.sci_fi_fan("newcomer")
     result = planted.recommender().recommend(fan, 5, OPEN)
     assert result.folded_in and not result.cold_start
     assert [movie_genre(i.movie.id) for i in result.items] == ["Sci-Fi"] * 5
@@ -111,14 +107,11 @@ def test_a_new_rating_changes_the_next_recommendation_without_retraining(
 def test_a_changed_taste_changes_the_recommendations(planted: Planted) -> None:
     switcher = UserKey.parse("switcher")
     recommender = planted.recommender()
-    for movie_id in (1, 3, 5, 7):
-        planted.core.ratings.rate(switcher, movie_id, 5, "console")
+    planted.rate(switcher, 5, (1, 3, 5, 7))
     first = recommender.recommend(switcher, 5, OPEN)
     assert [movie_genre(i.movie.id) for i in first.items] == ["Sci-Fi"] * 5
-    for movie_id in (1, 3, 5, 7):
-        planted.core.ratings.rate(switcher, movie_id, 1, "console")
-    for movie_id in (33, 35, 37, 39):
-        planted.core.ratings.rate(switcher, movie_id, 5, "console")
+    planted.rate(switcher, 1, (1, 3, 5, 7))
+    planted.rate(switcher, 5, (33, 35, 37, 39))
     second = recommender.recommend(switcher, 5, OPEN)
     assert [movie_genre(i.movie.id) for i in second.items] == ["Comedy"] * 5
     assert {i.because.id for i in second.items if i.because} <= {33, 35, 37, 39}

@@ -12,6 +12,7 @@ from tests.nncf_core.recommend.data import movie_genre, publish
 from tests.nncf_core.recommend.test_engine import forward_ranking
 
 OPEN = Filters(min_ratings=0)
+pytestmark = pytest.mark.slow  # trains a model (a few seconds)
 
 
 @pytest.fixture
@@ -21,11 +22,7 @@ def trained(planted: Planted, trained_artifact: ModelArtifact) -> Planted:
 
 
 def test_a_new_sci_fi_fan_gets_sci_fi_from_a_trained_model(trained: Planted) -> None:
-    fan = UserKey.parse("trekkie")
-    for movie_id in (1, 3, 5, 7, 9):
-        trained.core.ratings.rate(fan, movie_id, 5, "console")
-    for movie_id in (17, 20):
-        trained.core.ratings.rate(fan, movie_id, 1, "console")
+    fan = trained.sci_fi_fan("trekkie")
     result = trained.recommender().recommend(fan, 5, OPEN)
     assert result.folded_in and result.model_version_id == trained.version_id
     genres = [movie_genre(i.movie.id) for i in result.items]
