@@ -28,7 +28,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 import discord
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import trainproc
@@ -37,15 +37,13 @@ from nncf_core.db.engine import Database
 from nncf_core.db.models import TrainingJob
 from nncf_core.ml import jobs
 from nncf_core.ml.registry import active_version
-from nncf_core.ml.retrain import HEARTBEAT_INTERVAL_S
+from nncf_core.ml.worker import STALE_AFTER_S
 
 if TYPE_CHECKING:
     from bot.bot import NNCFBot
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER_S = 8 * HEARTBEAT_INTERVAL_S
-"""A running job without a heartbeat for this long has lost its worker."""
 WATCH_INTERVAL_S = 5.0
 SWEEP_INTERVAL_S = 60.0
 """How often the watch loop looks for jobs whose worker stopped beating."""
@@ -60,31 +58,6 @@ STOP_GRACE_S = 20.0
 class _Followup:
     interaction: discord.Interaction[Any]
     expires: float
-
-
-def _unnotified(session: Session) -> list[TrainingJob]:
-    return list(
-        session.scalars(
-            select(TrainingJob)
-            .where(
-                TrainingJob.status.in_(jobs.FINAL_STATUSES),
-                TrainingJob.notified.is_(False),
-                TrainingJob.notify_channel.is_not(None),
-            )
-            .order_by(TrainingJob.id)
-        )
-    )
-
-
-def _claim_notification(session: Session, job_id: int) -> bool:
-    """Mark the job notified; True for exactly one caller (at most one report per job)."""
-    result = session.execute(
-        update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.notified.is_(False))
-        .values(notified=True)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 BOT_WORKER_SUFFIX = ":bot"
@@ -304,8 +277,9 @@ class TrainingService:
             await self.bot.run_sync(self.bot.core.recommender.refresh)
             log.info("now serving model v%s (was v%s)", version_id, self._served_version)
             self._served_version = version_id
-        for job in await self.bot.run_sync(db.read, _unnotified):
-            if await self.bot.run_sync(db.write, lambda s, j=job.id: _claim_notification(s, j)):
+        for job in await self.bot.run_sync(jobs.pending_notifications, db):
+            # mark_notified is true for exactly one caller: at most one report per job.
+            if await self.bot.run_sync(jobs.mark_notified, db, job.id):
                 await self._deliver(job)
         # Whoever ran a job that stopped beating (a killed worker or bot), fail it, so
         # that it neither stays "running" nor blocks new jobs.

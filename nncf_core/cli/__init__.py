@@ -19,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its own commands; import order is the order in --help.
-    from nncf_core.cli import bot, data, db, ratings, recommend, setup, training
+    from nncf_core.cli import bot, data, db, ratings, recommend, setup, training, worker
 
-    for module in (setup, bot, db, data, ratings, training, recommend):
+    for module in (setup, bot, db, data, ratings, training, recommend, worker):
         module.register(app)
 
 

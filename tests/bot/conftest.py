@@ -30,5 +30,3 @@ async def harness(
         yield running
     finally:
         await running.stop()
-
-
