@@ -53,6 +53,7 @@ from nncf_core.ml.data import RatingsData
 from nncf_core.ml.evaluate import evaluate_ranking, leave_last_out, model_scorer, row_scorer
 from nncf_core.ml.model import NNCollabFiltering
 from nncf_core.ml.ranking import (
+    RARE_OFFSET,
     RankerConfig,
     RankerState,
     UserHistory,
@@ -180,8 +181,15 @@ def min_ratings(score: ScoreFn, counts: torch.Tensor, minimum: int) -> ScoreFn:
 
 
 def zscore(scores: torch.Tensor) -> torch.Tensor:
-    finite = scores.clamp(min=-1e3)  # the ranker's rare-movie offset stays far below
-    return (finite - finite.mean(1, keepdim=True)) / finite.std(1, keepdim=True).clamp(min=1e-9)
+    """Per user, over the movies the scorer ranks normally (the ranker's rare movies,
+    pushed down by RARE_OFFSET, would otherwise dominate the spread and stay last)."""
+    normal = scores > -RARE_OFFSET / 2
+    count = normal.sum(1, keepdim=True).clamp(min=2)
+    values = torch.where(normal, scores, 0.0)
+    mean = values.sum(1, keepdim=True) / count
+    var = (torch.where(normal, scores - mean, 0.0) ** 2).sum(1, keepdim=True) / (count - 1)
+    z = (scores - mean) / var.sqrt().clamp(min=1e-9)
+    return torch.where(normal, z, -RARE_OFFSET)
 
 
 def blended(first: ScoreFn, second: ScoreFn, weight: float) -> ScoreFn:
@@ -262,9 +270,9 @@ def run(seeds: list[int], level: int, skip_implicit: bool, threads: int) -> None
             rmses.append(fitted.holdout_rmse)
             stars = model_scorer(fitted.artifact, case.catalogue)
             record("rating model, by predicted stars", "before", stars)
-            record(f"  + min {MIN_RATINGS} ratings", "min-ratings filter",
+            record(f"rating model, min {MIN_RATINGS} ratings", "min-ratings filter",
                    min_ratings(stars, case.counts, MIN_RATINGS))  # fmt: skip
-            record(f"  + {POPULARITY_BLEND} log1p(count)", "popularity blend",
+            record(f"rating model + {POPULARITY_BLEND} log1p(count)", "popularity blend",
                    with_prior(stars, case.counts, POPULARITY_BLEND))  # fmt: skip
             if not skip_implicit:
                 for multitask in (False, True):
@@ -272,7 +280,7 @@ def run(seeds: list[int], level: int, skip_implicit: bool, threads: int) -> None
                     net = model_scorer(train_implicit(case, seed, multitask=multitask),
                                        case.catalogue)  # fmt: skip
                     record(name, "second objective", net)
-                    record(f"  + {POPULARITY_BLEND} log1p(count)", "popularity blend",
+                    record(f"{name} + {POPULARITY_BLEND} log1p(count)", "popularity blend",
                            with_prior(net, case.counts, POPULARITY_BLEND))  # fmt: skip
                     if not multitask:
                         record(f"default + {IMPLICIT_BLEND} implicit NNCF (z-scores)",
@@ -280,8 +288,8 @@ def run(seeds: list[int], level: int, skip_implicit: bool, threads: int) -> None
             for name, lever, state in (
                 ("time-local popularity prior alone", "time prior", only_prior),
                 ("item-to-item (EASE), no decay", "item-to-item", no_session),
-                ("  + session decay (1 h)", "session weighting", no_prior),
-                ("  + time-local prior = DEFAULT", "time prior", default),
+                ("EASE + session decay (1 h)", "session weighting", no_prior),
+                ("EASE + session decay + time prior: DEFAULT", "time prior", default),
                 (f"default, min {STRICT_MIN_RATINGS} ratings (not 3)", "min-ratings filter",
                  strict),
             ):  # fmt: skip
@@ -298,12 +306,12 @@ def run(seeds: list[int], level: int, skip_implicit: bool, threads: int) -> None
     popular_ndcg = statistics.fmean(rows["popularity (training count)"].ndcg)
     print()
     print(
-        f"{'ranking':<46}{'lever':<20}{f'HR@{K}':>17}{f'NDCG@{K}':>17}{'HR/pop':>8}{'NDCG/pop':>9}"
+        f"{'ranking':<48}{'lever':<19}{f'HR@{K}':>17}{f'NDCG@{K}':>17}{'HR/pop':>8}{'NDCG/pop':>9}"
     )
     for row in rows.values():
         hr, ndcg = statistics.fmean(row.hr), statistics.fmean(row.ndcg)
         print(
-            f"{row.name:<46}{row.lever:<20}{spread(row.hr):>17}{spread(row.ndcg):>17}"
+            f"{row.name:<48}{row.lever:<19}{spread(row.hr):>17}{spread(row.ndcg):>17}"
             f"{hr / popular:>8.2f}{ndcg / popular_ndcg:>9.2f}"
         )
     print()

@@ -19,25 +19,27 @@ trainer's seed then reproduces a run).
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import make_url
 
 from nncf_core.db.engine import Database
+from nncf_core.ml.sqlite_reader import SQLITE_QUERY
 
 log = logging.getLogger(__name__)
 
 # On SQLite the rowid order is free. SQLite before 3.38 (no unixepoch) and
 # before ~3.42 rounds fractions of .9995 s and more up to the next second; the
 # bundled SQLite of the ADBC driver is recent.
-SQLITE_TEXT_QUERY = "SELECT user_id, movie_id, stars, updated_at FROM ratings ORDER BY id"
-SQLITE_QUERY = (
-    "SELECT user_id, movie_id, stars, unixepoch(updated_at) AS ts FROM ratings ORDER BY id"
-)
 SQLITE_LEGACY_QUERY = (
     "SELECT user_id, movie_id, stars, CAST(strftime('%s', updated_at) AS INTEGER) AS ts "
     "FROM ratings ORDER BY id"
@@ -135,18 +137,34 @@ def _load_sqlite(db: Database) -> RatingsData:
         # through SQLAlchemy's, so read it through that.
         return _load_dbapi(db, _sqlite_dbapi_query())
     try:
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
-    except ImportError:  # pragma: no cover - a declared dependency
+        return _load_sqlite_adbc_isolated(database)
+    except (OSError, subprocess.SubprocessError) as error:
+        log.warning("ADBC read of %s failed (%s); reading through sqlite3", database, error)
         return _load_dbapi(db, _sqlite_dbapi_query())
-    with adbc_sqlite.connect(database) as connection, connection.cursor() as cursor:
-        cursor.execute(SQLITE_TEXT_QUERY)
-        table = cursor.fetch_arrow_table()
-        seconds = parse_utc_text(table.column(3))
-        if seconds is None:
-            log.info("updated_at values are not plain UTC text; converting them in SQLite")
-            cursor.execute(SQLITE_QUERY)
-            return _from_arrow(cursor.fetch_arrow_table())
-    return _from_arrow(table, seconds)
+
+
+def _load_sqlite_adbc_isolated(database: str) -> RatingsData:
+    """ADBC's Arrow read, in a child process (see :mod:`nncf_core.ml.sqlite_reader`)."""
+    from nncf_core.ml.sqlite_reader import COLUMNS
+
+    with tempfile.TemporaryDirectory(prefix="nncf-ratings-", dir=_scratch_dir()) as folder:
+        prefix = str(Path(folder) / "ratings")
+        completed = subprocess.run(
+            [sys.executable, "-m", "nncf_core.ml.sqlite_reader", database, prefix],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise subprocess.SubprocessError(completed.stderr.strip().splitlines()[-1:])
+        arrays = [np.load(f"{prefix}.{name}.npy", allow_pickle=False) for name in COLUMNS]
+    return RatingsData(*arrays)
+
+
+def _scratch_dir() -> str | None:
+    # RAM-backed when the machine has it: the arrays never touch a disk.
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 def _sqlite_dbapi_query() -> str:
@@ -213,28 +231,33 @@ def load_postgres_adbc(db: Database) -> RatingsData:
         table.column(3).to_numpy(),
         np.floor_divide(micros, 1_000_000),
     )
-    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
-        data = data.subset(np.argsort(ids, kind="stable"))
-    return data
+    return _in_id_order(ids, data)
 
 
-# One row of ``COPY ... (FORMAT binary)`` for the four NOT NULL columns of
-# POSTGRES_QUERY: a field count, then (length, value) per field, big-endian.
+# One row of ``COPY ... (FORMAT binary)`` of POSTGRES_COPY_QUERY (all columns NOT
+# NULL): a field count, then (length, value) per field, big-endian; a timestamptz
+# is int64 microseconds since 2000-01-01 UTC.
+POSTGRES_COPY_QUERY = (
+    "SELECT id::int8, user_id::int8, movie_id::int8, stars::float4, updated_at FROM ratings"
+)
 _COPY_ROW = np.dtype(
     [
         ("nfields", ">i2"),
         ("l0", ">i4"),
-        ("user_id", ">i8"),
+        ("id", ">i8"),
         ("l1", ">i4"),
-        ("movie_id", ">i8"),
+        ("user_id", ">i8"),
         ("l2", ">i4"),
-        ("stars", ">f4"),
+        ("movie_id", ">i8"),
         ("l3", ">i4"),
-        ("ts", ">i8"),
+        ("stars", ">f4"),
+        ("l4", ">i4"),
+        ("micros", ">i8"),
     ]
 )
 _COPY_HEADER = 19  # signature (11) + flags (4) + header extension length (4)
 _COPY_TRAILER = 2  # the int16 -1 after the last row
+_POSTGRES_EPOCH_S = 946_684_800  # 2000-01-01T00:00:00Z
 
 
 def load_postgres_copy(db: Database) -> RatingsData:
@@ -243,7 +266,7 @@ def load_postgres_copy(db: Database) -> RatingsData:
     try:
         cursor = raw.cursor()
         chunks: list[bytes] = []
-        with cursor.copy(f"COPY ({POSTGRES_QUERY}) TO STDOUT (FORMAT binary)") as copy:
+        with cursor.copy(f"COPY ({POSTGRES_COPY_QUERY}) TO STDOUT (FORMAT binary)") as copy:
             for chunk in copy:
                 chunks.append(bytes(chunk))
         raw.commit()
@@ -253,9 +276,18 @@ def load_postgres_copy(db: Database) -> RatingsData:
     header_extension = int.from_bytes(buffer[15:19], "big")
     body = memoryview(buffer)[_COPY_HEADER + header_extension : len(buffer) - _COPY_TRAILER]
     rows = np.frombuffer(body, dtype=_COPY_ROW)
-    if len(rows) and not (rows["nfields"] == 4).all():
+    if len(rows) and not (rows["nfields"] == 5).all():
         raise ValueError("unexpected COPY layout")
-    return RatingsData(rows["user_id"], rows["movie_id"], rows["stars"], rows["ts"])
+    seconds = np.floor_divide(rows["micros"], 1_000_000) + _POSTGRES_EPOCH_S
+    data = RatingsData(rows["user_id"], rows["movie_id"], rows["stars"], seconds)
+    return _in_id_order(np.asarray(rows["id"]), data)
+
+
+def _in_id_order(ids: np.ndarray, data: RatingsData) -> RatingsData:
+    """``data`` sorted by rating id (a heap scan is usually, not always, in id order)."""
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        return data.subset(np.argsort(ids, kind="stable"))
+    return data
 
 
 def _load_dbapi(db: Database, query: str) -> RatingsData:
