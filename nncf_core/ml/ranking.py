@@ -14,16 +14,21 @@ movie they had not rated (full ranking). What works, and what this module does:
 * **Session weighting.** Each rated movie counts ``2 ** -(age / half life)``,
   its age measured back from the user's own latest rating: people rate in
   sessions and their next movie resembles the last few, far more than their
-  whole history (HR@10 +15 % over unweighted).
+  whole history (HR@10 0.078 -> 0.094 on the test split).
 * **A time-local popularity prior**, as a small tie-breaking term: how often
   each movie was rated, exponentially decayed, up to the user's reference time
   (their latest rating). It only counts ratings made before that time, so it is
   what production can know, and it is what a user without ratings gets.
 
-What did not help (numbers in the benchmark): the NNCF network trained on
-implicit feedback (BCE on sampled unrated movies) ranks at popularity's level,
-and blending it in adds nothing; re-ranking the top candidates by predicted
-stars or blending a global popularity prior makes the ranking worse.
+Together: HR@10 0.089 and NDCG@10 0.047 against popularity's 0.043 and 0.020
+(2.1x and 2.4x); predicted stars alone rank at 0.003. What did not help
+(numbers in the benchmark): the NNCF network trained on implicit feedback (BCE
+on sampled movies; 0.043) or multi-task with a rating head (0.033) ranks at or
+below popularity, and blending it into this ranker adds nothing; re-ranking the
+top candidates by predicted stars (0.069) or blending a global popularity prior
+(0.072) makes the ranking worse; a minimum-ratings filter does not rescue the
+rating model (0.011 at 20 ratings) and moves this ranker only within noise
+(10 instead of 3 ratings: 0.092).
 
 Everything is free functions over a :class:`RankerState`, which round-trips
 through a :class:`~nncf_core.ml.artifacts.ModelArtifact`'s ``extras``
@@ -99,7 +104,8 @@ class RankerConfig:
     no decay about 15 % worse)."""
     prior_weight: float = 0.01
     """Weight of ``log1p`` of the time-local popularity prior, added to the
-    item-to-item score (0 turns the prior into a pure tie-breaker)."""
+    item-to-item score. On the tuning splits 0.01 adds 0.0025 HR@10 (0 to 0.02 are
+    within noise of each other); it also orders users without ratings."""
     prior_half_life_days: float = 90.0
     """Half life of a rating's contribution to the popularity prior."""
     prior_bucket_hours: float = 24.0

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from sqlalchemy import delete, select
 
 from nncf_core.db.engine import Database
@@ -29,6 +30,7 @@ from nncf_core.ml.config import TrainConfig
 from nncf_core.ml.data import RatingsData, load_ratings
 from nncf_core.ml.evaluate import predict_ids
 from nncf_core.ml.metrics import rmse
+from nncf_core.ml.ranking import META_KEY, describe, fit_ranker, ranker_to_extras
 from nncf_core.ml.registry import activate, active_version, load_version, register_version
 from nncf_core.ml.split import holdout_mask
 from nncf_core.ml.train import EpochStats, train_model
@@ -237,6 +239,26 @@ def _take_job(
     return job.id, config
 
 
+def attach_ranker(artifact: ModelArtifact, data: RatingsData) -> None:
+    """Fit the default ranking (:mod:`nncf_core.ml.ranking`) on the same ratings and store
+    it in ``artifact.extras``. The ranker is not gated: the gate judges rating accuracy.
+
+    Only a failure of the linear algebra itself (not enough memory for the item x item
+    matrix, a singular system) is tolerated: the artifact is saved without a ranker and
+    the recommender ranks by predicted rating. Anything else is a bug and fails the job.
+    """
+    started = time.monotonic()
+    try:
+        state = fit_ranker(data, artifact.items)
+    except (MemoryError, torch.linalg.LinAlgError) as error:
+        log.error("could not fit the ranker, saving the model without one: %s", error)
+        return
+    tensors, meta = ranker_to_extras(state)
+    artifact.extras.update(tensors)
+    artifact.extras_meta[META_KEY] = meta
+    log.info("fitted the %s in %.1f s", describe(state), time.monotonic() - started)
+
+
 def artifact_name(job_id: int, moment: datetime) -> str:
     return f"model-{job_id:06d}-{moment.strftime('%Y%m%dT%H%M%SZ')}.pt"
 
@@ -287,6 +309,7 @@ def retrain(
                 should_stop=heart.should_stop,
             )
             result.curve = trained.curve
+            attach_ranker(trained.artifact, data)
             path = model_dir / artifact_name(job_id, utcnow())
             sha256 = save_artifact(trained.artifact, path)
             version = register_version(

@@ -10,8 +10,12 @@ usable model the popularity list is served.
 
 Per request: the user's current ratings and flags (one read), their vector
 (the trained one, or one folded in now from their current ratings if the model
-has not seen all of them), then the fused score-and-select kernel over the
-catalogue, and "because you liked" from the similarity space.
+has not seen all of them) for the predicted stars, then the order: by default
+the version's item-to-item ranker (:mod:`nncf_core.ml.ranking`, from the
+user's rated movies and their times) and an exact top-k over its scores; for a
+version without one (older artifacts) or a custom ``ranker``, the fused
+score-and-select kernel over the catalogue. Stars are always the rating
+model's, and "because you liked" comes from the similarity space.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from nncf_core.db.engine import Database
 from nncf_core.db.models import ModelVersion
 from nncf_core.errors import ArtifactError, NoActiveModel, NotInModel
+from nncf_core.ml.ranking import UserHistory, ranking_scores
 from nncf_core.ml.registry import active_version, load_version
 from nncf_core.recommend.base import (
     Filters,
@@ -40,8 +45,8 @@ from nncf_core.recommend.features import load_item_features
 from nncf_core.recommend.foldin import FoldInCache, FoldInConfig, fold_in
 from nncf_core.recommend.popularity import PopularityRecommender
 from nncf_core.recommend.profiles import UserProfile
-from nncf_core.recommend.ranking import Ranker, RatingRanker
-from nncf_core.recommend.scoring import top_k_dense
+from nncf_core.recommend.ranking import Ranker
+from nncf_core.recommend.scoring import CandidateQuery, top_k_dense
 from nncf_core.recommend.serving import ServingModel
 from nncf_core.services.catalog import MovieCatalog, MovieRef
 
@@ -69,7 +74,8 @@ class Recommender(ProfileRecommender):
         self.db = db
         self.model_dir = Path(model_dir)
         self.catalog = catalog
-        self.ranker: Ranker = ranker or RatingRanker()
+        self.ranker: Ranker | None = ranker
+        """None: each version's own ranker (see :meth:`ServingModel.build`)."""
         self.check_interval_s = check_interval_s
         self.background = background
         self.fold_in_config = fold_in_config
@@ -209,9 +215,14 @@ class Recommender(ProfileRecommender):
             vectors, folded = zip(*(self._user_vector(model, p) for p in chunk), strict=True)
             stacked = np.stack(vectors)
             excluded = [model.features.rows(p.excluded(filters.exclude)) for p in chunk]
-            tops = model.ranking.top_k(model.ranking.user_parts(stacked), n, query, excluded)
+            if model.ranker_state is not None:
+                tops = _ranker_top_k(model, chunk, n, query, excluded)
+            else:
+                tops = model.ranking.top_k(model.ranking.user_parts(stacked), n, query, excluded)
             rating_parts = (
-                None if model.ranking is model.rating else model.rating.user_parts(stacked)
+                None
+                if model.ranking is model.rating and model.ranker_state is None
+                else model.rating.user_parts(stacked)
             )
             for offset, (profile, (rows, scores)) in enumerate(zip(chunk, tops, strict=True)):
                 if rating_parts is None:
@@ -259,7 +270,11 @@ class Recommender(ProfileRecommender):
             "model_version_id": None if model is None else model.version_id,
             "items": 0 if model is None else len(model.items),
             "users": 0 if model is None else len(model.users),
-            "ranker": self.ranker.name,
+            "ranker": (
+                model.ranker_name
+                if model is not None
+                else (self.ranker.name if self.ranker else "default")
+            ),
             "table_mb": 0.0 if model is None else round(model.nbytes / 1e6, 2),
             "fold_in_cache": len(self._fold_ins),
             "refused_versions": sorted(v for v, _ in self._refused),
@@ -321,3 +336,23 @@ class Recommender(ProfileRecommender):
         chosen = model.items.ids[liked_rows[best]]
         # A negative cosine would be "because you liked its opposite": say nothing then.
         return [int(movie) if cosine[i, best[i]] > 0 else None for i, movie in enumerate(chosen)]
+
+
+def _ranker_top_k(
+    model: ServingModel,
+    profiles: list[UserProfile],
+    n: int,
+    query: CandidateQuery,
+    excluded: list[np.ndarray],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Top ``n`` (rows, scores) per profile by the version's item-to-item ranker."""
+    state = model.ranker_state
+    assert state is not None
+    owners = np.repeat(np.arange(len(profiles)), [len(p.movie_ids) for p in profiles])
+    movie_ids = np.concatenate([p.movie_ids for p in profiles])
+    rated_at = np.concatenate([p.rated_at for p in profiles])
+    history = UserHistory.from_ratings(
+        np.arange(len(profiles)), owners, model.items.rows(movie_ids), rated_at
+    )
+    scores = ranking_scores(state, history).numpy()
+    return [top_k_dense(scores[i], n, query, excluded[i]) for i in range(len(profiles))]

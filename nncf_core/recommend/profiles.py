@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from nncf_core.db.engine import Database
@@ -29,6 +29,8 @@ class UserProfile:
     """int64, sorted: the movies they rated."""
     stars: np.ndarray
     """float32, aligned with ``movie_ids``."""
+    rated_at: np.ndarray
+    """int64 unix seconds (floored) of each rating's ``updated_at``, aligned with ``movie_ids``."""
     newest_at: int | None
     """Unix seconds (floored) of their newest ``updated_at``."""
     hidden: np.ndarray
@@ -77,23 +79,16 @@ def _read(connection: Connection, keys: Sequence[UserKey]) -> list[UserProfile]:
         if ids.get(key) is None and not key.can_create:
             raise UnknownUser(str(key))
     known = sorted({i for i in ids.values() if i is not None})
-    ratings: dict[int, list[tuple[int, float]]] = {i: [] for i in known}
-    newest: dict[int, int] = {}
+    ratings: dict[int, list[tuple[int, float, int]]] = {i: [] for i in known}
     hidden: dict[int, list[int]] = {i: [] for i in known}
     for chunk in _chunks(known):
         # Ordered by the unique (user_id, movie_id) index: profiles come out sorted.
-        for user_id, movie_id, stars in connection.execute(
-            select(Rating.user_id, Rating.movie_id, Rating.stars)
+        for user_id, movie_id, stars, moment in connection.execute(
+            select(Rating.user_id, Rating.movie_id, Rating.stars, Rating.updated_at)
             .where(Rating.user_id.in_(chunk))
             .order_by(Rating.user_id, Rating.movie_id)
         ).all():
-            ratings[user_id].append((movie_id, stars))
-        for user_id, moment in connection.execute(
-            select(Rating.user_id, func.max(Rating.updated_at))
-            .where(Rating.user_id.in_(chunk))
-            .group_by(Rating.user_id)
-        ).all():
-            newest[user_id] = math.floor(moment.timestamp())
+            ratings[user_id].append((movie_id, stars, math.floor(moment.timestamp())))
         for user_id, movie_id in connection.execute(
             select(MovieFlag.user_id, MovieFlag.movie_id)
             .where(MovieFlag.user_id.in_(chunk))
@@ -104,13 +99,15 @@ def _read(connection: Connection, keys: Sequence[UserKey]) -> list[UserProfile]:
     for key in keys:
         user_id = ids.get(key)
         rows = ratings.get(user_id, []) if user_id is not None else []
+        rated_at = np.array([r[2] for r in rows], dtype=np.int64)
         profiles.append(
             UserProfile(
                 key=key,
                 user_id=user_id,
                 movie_ids=np.array([r[0] for r in rows], dtype=np.int64),
                 stars=np.array([r[1] for r in rows], dtype=np.float32),
-                newest_at=newest.get(user_id) if user_id is not None else None,
+                rated_at=rated_at,
+                newest_at=int(rated_at.max()) if len(rated_at) else None,
                 hidden=np.array(
                     hidden.get(user_id, []) if user_id is not None else [], dtype=np.int64
                 ),

@@ -9,6 +9,7 @@ it started with while a newer one is swapped in.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,10 +17,16 @@ import numpy as np
 
 from nncf_core.errors import ArtifactError
 from nncf_core.ml.artifacts import ModelArtifact
+from nncf_core.ml.ranking import META_KEY, RankerState, describe, ranker_from_extras
 from nncf_core.ml.vocab import Vocabulary
 from nncf_core.recommend.features import ItemFeatures
-from nncf_core.recommend.ranking import Ranker
+from nncf_core.recommend.ranking import Ranker, RatingRanker
 from nncf_core.recommend.scoring import ScoringHead
+
+log = logging.getLogger(__name__)
+
+ITEM_TO_ITEM = "item-to-item"
+"""``ranker_name`` of a version ranked by the ranker stored in its artifact."""
 
 SIMILARITY_USERS = 32
 """Users whose predicted ratings describe an item in the similarity space."""
@@ -41,7 +48,11 @@ class ServingModel:
     """(up to FOLD_IN_STARTS, emb_size): trained users' vectors, more starts for a fold-in."""
     rating: ScoringHead
     ranking: ScoringHead
+    """The head that orders the list when there is no ``ranker_state``."""
     ranker_name: str
+    ranker_state: RankerState | None
+    """The artifact's item-to-item ranker (:mod:`nncf_core.ml.ranking`); when set it
+    orders the list instead of ``ranking``."""
     features: ItemFeatures
     """Aligned with ``items``."""
     similarity: np.ndarray
@@ -58,12 +69,16 @@ class ServingModel:
         sha256: str,
         artifact: ModelArtifact,
         features: ItemFeatures,
-        ranker: Ranker,
+        ranker: Ranker | None = None,
     ) -> ServingModel:
+        """``ranker`` None: the artifact's own ranker, or the predicted rating when it
+        has none (older artifacts); a given ``ranker`` always orders the list."""
         emb_size = artifact.model_config.emb_size
         rating = ScoringHead.from_state_dict(artifact.state_dict, emb_size)
         aligned = features.aligned(artifact.items.ids)
-        ranking = ranker.head(artifact, rating, aligned)
+        state = stored_ranker(version_id, artifact) if ranker is None else None
+        chosen = ranker or RatingRanker()
+        ranking = chosen.head(artifact, rating, aligned)
         user_emb = np.ascontiguousarray(
             artifact.state_dict["user_emb.weight"].detach().cpu().numpy(), dtype=np.float32
         )
@@ -91,7 +106,8 @@ class ServingModel:
             fold_in_starts=np.maximum(user_emb[profile_users(len(user_emb), FOLD_IN_STARTS)], 0),
             rating=rating,
             ranking=ranking,
-            ranker_name=ranker.name,
+            ranker_name=ITEM_TO_ITEM if state is not None else chosen.name,
+            ranker_state=state,
             features=aligned,
             similarity=similarity_space(rating, user_emb[profile_users(len(user_emb))]),
             newest_rating_at=(int(datetime.fromisoformat(newest).timestamp()) if newest else None),
@@ -130,6 +146,23 @@ class ServingModel:
         ):
             return None
         return row
+
+
+def stored_ranker(version_id: int, artifact: ModelArtifact) -> RankerState | None:
+    """The ranker stored in the artifact, or None (logged) when it has none or an unusable one:
+    the version is then ranked by predicted rating rather than refused."""
+    try:
+        state = ranker_from_extras(artifact.extras, artifact.extras_meta.get(META_KEY, {}))
+        if state.n_items != len(artifact.items):
+            raise ArtifactError(
+                f"The artifact's ranker covers {state.n_items} movies, its model "
+                f"{len(artifact.items)}; retrain the model."
+            )
+    except ArtifactError as error:
+        log.warning("model version %d: %s Ranking by predicted rating.", version_id, error)
+        return None
+    log.info("model version %d: %s", version_id, describe(state))
+    return state
 
 
 def similarity_space(head: ScoringHead, user_vectors: np.ndarray) -> np.ndarray:

@@ -72,8 +72,10 @@ class BotHarness:
         *,
         train_config: TrainConfig | None = None,
         settings: dict[str, Any] | None = None,
+        fake: FakeDiscord | None = None,
     ) -> BotHarness:
-        fake = FakeDiscord()
+        """``fake``: a prepared (not yet started) fake Discord, e.g. with several guilds."""
+        fake = fake or FakeDiscord()
         await fake.start()
         config = bot_settings(fake, database_url, model_dir, **(settings or {}))
         core = await asyncio.to_thread(Core, config)

@@ -75,6 +75,8 @@ class Interaction:
     """When the user saw a final answer (a non-deferred callback or the deferred one filled)."""
     late_callbacks: int = 0
     """Callbacks refused because they came after the 3-second deadline."""
+    shard_id: int | None = None
+    """The shard whose gateway connection delivered the interaction."""
 
     @property
     def id(self) -> int:
@@ -215,7 +217,7 @@ class FakeDiscord:
         record = Interaction(payload=payload, sent_at=time.monotonic())
         self.interactions[record.id] = record
         self.by_token[record.token] = record
-        await self.dispatch("INTERACTION_CREATE", payload, guild_id=gid)
+        record.shard_id = await self.dispatch("INTERACTION_CREATE", payload, guild_id=gid)
         return record
 
     async def slash(
@@ -293,11 +295,13 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------- gateway
 
-    async def dispatch(self, event: str, data: dict[str, Any], *, guild_id: int | None) -> None:
+    async def dispatch(self, event: str, data: dict[str, Any], *, guild_id: int | None) -> int:
+        """Send an event on the connection of the shard that owns ``guild_id``; its shard id."""
         if not any(s.ready for s in self._sessions):
             await self.wait_connected()
         session = self._session_for(guild_id)
         await session.send(0, data, event)
+        return session.shard_id
 
     def _session_for(self, guild_id: int | None) -> _GatewaySession:
         ready = [s for s in self._sessions if s.ready]

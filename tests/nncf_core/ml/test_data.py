@@ -174,18 +174,3 @@ def test_updated_at_in_other_shapes_falls_back_to_sqlite(sqlite_url: str) -> Non
         np.testing.assert_array_equal(loaded.timestamps[1:], _expected(ids).timestamps[1:])
     finally:
         db.dispose()
-
-
-def test_parse_utc_text() -> None:
-    import pyarrow as pa
-
-    def parse(values: list[str]) -> list[int] | None:
-        out = data_module.parse_utc_text(pa.array(values))
-        return None if out is None else out.tolist()
-
-    assert parse(["1970-01-01 00:00:01", "2024-03-01 12:30:15.999999"]) == [1, 1709296215]
-    assert parse([]) == []
-    assert parse(["2024-03-01T12:30:15"]) is None
-    assert parse(["2024-03-01 12:30:15.000000+02:00"]) is None
-    assert parse(["2024-03-01"]) is None
-    assert parse(["2024-13-01 12:30:15"]) is None

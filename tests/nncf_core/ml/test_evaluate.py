@@ -170,13 +170,17 @@ def test_evaluate_model_reports_model_and_baselines(trained: tuple[Database, Pat
     report = ev.evaluate_model(db, model_dir, k=5)
     rows = {row.name: row for row in report.rows}
     assert list(rows) == [
-        "model v1",
+        "engine default: ranker + v1 stars",
+        "model v1 by predicted stars",
         "model v1 config, retrained",
         "global mean",
         "user + item bias",
         "popularity",
     ]
-    assert rows["model v1"].rmse < rows["global mean"].rmse  # type: ignore[operator]
+    model = rows["model v1 by predicted stars"]
+    engine = rows["engine default: ranker + v1 stars"]
+    assert model.rmse < rows["global mean"].rmse  # type: ignore[operator]
+    assert engine.rmse == model.rmse and engine.hr is not None
     assert rows["user + item bias"].rmse < rows["global mean"].rmse  # type: ignore[operator]
     assert rows["popularity"].rmse is None and rows["popularity"].hr is not None
     assert rows["model v1 config, retrained"].rmse is None
@@ -186,7 +190,7 @@ def test_evaluate_model_reports_model_and_baselines(trained: tuple[Database, Pat
     assert "NDCG@5" in report.table() and "n/a" in report.table()
     quick = ev.evaluate_model(db, model_dir, 1, retrain_ranking=False)
     assert "model v1 config, retrained" not in {row.name for row in quick.rows}
-    assert quick.as_dict()["rows"][0]["rmse"] == pytest.approx(rows["model v1"].rmse)
+    assert quick.as_dict()["rows"][1]["rmse"] == pytest.approx(model.rmse)
 
 
 def test_evaluate_without_a_model(sqlite_url: str, tmp_path: Path) -> None:

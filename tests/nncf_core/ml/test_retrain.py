@@ -9,14 +9,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from sqlalchemy import func, insert, select
 
 from nncf_core.db.engine import Database
 from nncf_core.db.models import ModelVersion, Rating, User
 from nncf_core.errors import JobAlreadyQueued
 from nncf_core.ml import jobs, registry, retrain
-from nncf_core.ml.artifacts import file_sha256
+from nncf_core.ml.artifacts import file_sha256, load_artifact
 from nncf_core.ml.data import load_ratings
+from nncf_core.ml.ranking import META_KEY, ranker_from_extras
 from nncf_core.ml.split import holdout_mask
 from tests.nncf_core.ml.registry_data import START, TINY_TRAIN, seed_ratings
 
@@ -62,6 +64,9 @@ def test_first_run_is_promoted_and_recorded(db_url: str, model_dir: Path) -> Non
         assert version.artifact_path.startswith(f"model-{result.job_id:06d}-")
         file = registry.artifact_file(model_dir, version)
         assert file_sha256(file) == version.sha256
+        artifact = load_artifact(file, version.sha256)
+        ranker = ranker_from_extras(artifact.extras, artifact.extras_meta[META_KEY])
+        assert ranker.n_items == len(artifact.items) and len(ranker.items) > 0
         assert version.training_job_id == result.job_id and version.n_ratings == n
         assert version.newest_rating_at is not None and version.newest_rating_at > START
         assert version.holdout_rmse == pytest.approx(version.metrics["holdout_rmse"])
@@ -77,6 +82,21 @@ def test_first_run_is_promoted_and_recorded(db_url: str, model_dir: Path) -> Non
         assert job.message == result.summary
     finally:
         database.dispose()
+
+
+def test_a_ranker_that_cannot_be_fitted_leaves_a_model_without_one(
+    db: Database, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def singular(*_args: object) -> None:
+        raise torch.linalg.LinAlgError("singular")
+
+    monkeypatch.setattr(retrain, "fit_ranker", singular)
+    result = run(db, model_dir)
+    assert result.status == "succeeded" and result.promoted
+    version = registry.active_version(db)
+    assert version is not None
+    artifact = load_artifact(registry.artifact_file(model_dir, version), version.sha256)
+    assert META_KEY not in artifact.extras_meta and not artifact.extras
 
 
 def test_gate_rejects_a_worse_model_and_keeps_the_old_one(db: Database, model_dir: Path) -> None:
