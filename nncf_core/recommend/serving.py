@@ -125,6 +125,8 @@ class ServingModel:
             self.similarity,
         )
         extra = 0 if self.ranking is self.rating else self.ranking.nbytes
+        if self.ranker_state is not None:
+            extra += ranker_nbytes(self.ranker_state)
         return self.rating.nbytes + extra + sum(a.nbytes for a in arrays)
 
     def clamp(self, values: np.ndarray) -> np.ndarray:
@@ -146,6 +148,11 @@ class ServingModel:
         ):
             return None
         return row
+
+
+def ranker_nbytes(state: RankerState) -> int:
+    tensors = (state.items, state.neighbour_items, state.neighbour_weights, state.prior_keys)
+    return sum(t.numel() * t.element_size() for t in (*tensors, state.prior_cumulative))
 
 
 def stored_ranker(version_id: int, artifact: ModelArtifact) -> RankerState | None:

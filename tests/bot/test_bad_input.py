@@ -111,13 +111,13 @@ def assert_clear(answer: dict[str, Any]) -> None:
     assert len(answer["content"]) <= DISCORD_MAX_CONTENT
 
 
-def expected_rating(harness: BotHarness, movie: str, stars: object) -> tuple[int, float] | None:
-    """What a valid rating would store, by the core's own rules; None when it is invalid."""
+def expected_rating(harness: BotHarness, movie: str, stars: object) -> tuple[int, float] | str:
+    """What a valid rating stores, by the core's own rules, or the message refusing it."""
     try:
         value = validate_stars(stars)
         return harness.core.catalog.resolve(movie).id, value
-    except NNCFError:
-        return None
+    except NNCFError as error:
+        return str(error)
 
 
 async def test_rate_with_hostile_movie_text_and_stars(harness: BotHarness) -> None:
@@ -135,20 +135,27 @@ async def test_rate_with_hostile_movie_text_and_stars(harness: BotHarness) -> No
     @example(movie="@everyone <@123>", stars=4.0)
     @example(movie="'; DROP TABLE ratings; --", stars=4.0)
     def case(movie: str, stars: float | int) -> None:
+        outcomes.append(None)
         user = harness.user("hostile")
         record, answer = run(harness.run("rate", user, movie=movie, stars=stars))
         assert_clear(answer)
         assert_replies_ping_nobody(record)
         expected = expected_rating(harness, movie, stars)
         stored = harness.stored_ratings(user)
-        if expected is None:
+        if isinstance(expected, str):
             assert stored == {}, (movie, stars, stored)
-            assert not answer["content"].startswith("Rated ")
+            # The user reads why, in the core's own words.
+            assert answer["content"] == expected
+            outcomes[-1] = "refused"
         else:
+            outcomes[-1] = "stored"
             assert stored == {expected[0]: expected[1]}
             assert answer["content"].startswith("Rated ")
 
+    outcomes: list[str | None] = []
     await asyncio.to_thread(case)
+    # Every example reached the bot, and both outcomes were exercised.
+    assert len(outcomes) >= FEW.max_examples and {"refused", "stored"} <= set(outcomes)
     # The catalogue and the ratings table survived the SQL in the titles.
     assert harness.core.catalog.resolve("Toy Story").id == 1
 
@@ -161,10 +168,13 @@ async def test_recommend_with_any_count(harness: BotHarness) -> None:
     @example(count=-5)
     @example(count=10**30)
     def case(count: int) -> None:
+        seen.append(count)
         user = harness.user("counter")
         record, answer = run(harness.run("recommend", user, count=count))
         assert_clear(answer)
         assert_replies_ping_nobody(record)
         assert harness.stored_ratings(user) == {}
 
+    seen: list[int] = []
     await asyncio.to_thread(case)
+    assert len(seen) >= FEW.max_examples
