@@ -8,8 +8,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -117,6 +118,18 @@ def upsert_rating(session: Session, user_id: int, movie_id: int, stars: float, s
     session.execute(statement)
 
 
+def _newest_first(user_id: int) -> Select[Any]:
+    """The user's ratings joined with their movies, newest first (as RatingRow fields)."""
+    return (
+        select(
+            Rating.movie_id, Movie.title, Movie.year, Rating.stars, Rating.updated_at, Rating.source
+        )
+        .join(Movie, Movie.id == Rating.movie_id)
+        .where(Rating.user_id == user_id)
+        .order_by(Rating.updated_at.desc(), Rating.id.desc())
+    )
+
+
 class RatingService:
     def __init__(self, db: Database, catalog: MovieCatalog) -> None:
         self.db = db
@@ -195,19 +208,7 @@ class RatingService:
                 return RatingsPage([], 0, page, per_page)
             total = session.scalar(select(func.count()).where(Rating.user_id == row.id)) or 0
             rows = session.execute(
-                select(
-                    Rating.movie_id,
-                    Movie.title,
-                    Movie.year,
-                    Rating.stars,
-                    Rating.updated_at,
-                    Rating.source,
-                )
-                .join(Movie, Movie.id == Rating.movie_id)
-                .where(Rating.user_id == row.id)
-                .order_by(Rating.updated_at.desc(), Rating.id.desc())
-                .limit(per_page)
-                .offset((page - 1) * per_page)
+                _newest_first(row.id).limit(per_page).offset((page - 1) * per_page)
             ).all()
             return RatingsPage([RatingRow(*r) for r in rows], total, page, per_page)
 
@@ -245,19 +246,7 @@ class RatingService:
             row = find_user(session, user)
             if row is None:
                 return []
-            rows = session.execute(
-                select(
-                    Rating.movie_id,
-                    Movie.title,
-                    Movie.year,
-                    Rating.stars,
-                    Rating.updated_at,
-                    Rating.source,
-                )
-                .join(Movie, Movie.id == Rating.movie_id)
-                .where(Rating.user_id == row.id)
-                .order_by(Rating.updated_at.desc(), Rating.id.desc())
-            ).all()
+            rows = session.execute(_newest_first(row.id)).all()
             return [RatingRow(*r) for r in rows]
 
         buffer = io.StringIO()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from nncf_core.services.users import UserKey
 from tests.bot.data import BotData
 from tests.bot.fake_discord import FakeDiscord, FakeUser, Interaction
 from tests.bot.harness import bot_env
+
+log = logging.getLogger(__name__)
 
 NNCF_BOT = Path(sys.executable).with_name("nncf-bot")
 STREAM = 400
@@ -100,6 +103,7 @@ async def test_sigkill_mid_stream_loses_no_confirmed_rating(
         await fake.close()
     assert process.returncode == -signal.SIGKILL, log_path.read_text()[-2000:]
     done = [s for s in sent if confirmed(fake, s)]
+    log.info("sent %d ratings, %d confirmed before the kill", len(sent), len(done))
     assert len(done) >= KILL_AFTER, log_path.read_text()[-2000:]
     assert len(done) < len(sent), "the kill came after the stream ended: nothing was in flight"
 
