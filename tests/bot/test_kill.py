@@ -59,7 +59,7 @@ async def _stream(fake: FakeDiscord, movie_ids: tuple[int, ...], sent: list[Sent
         stars = 0.5 + (i % 10) / 2
         record = await fake.slash("rate", user, movie=str(movie_id), stars=stars)
         sent.append(Sent(user, movie_id, stars, record))
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.001)
 
 
 async def test_sigkill_mid_stream_loses_no_confirmed_rating(
