@@ -9,6 +9,7 @@ active model's on exactly the same ratings. The holdout is a stable hash of the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 from sqlalchemy import delete, select
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from nncf_core.db.engine import Database
 from nncf_core.db.models import ModelVersion, utcnow
@@ -301,13 +303,15 @@ def retrain(
         with heart:
             data = load_ratings(db)
             result.n_ratings = data.n
-            trained = train_model(
-                data,
-                config,
-                progress=progress,
-                on_epoch=heart.on_epoch,
-                should_stop=heart.should_stop,
-            )
+            # With a progress bar on screen, log lines go above it instead of through it.
+            with logging_redirect_tqdm() if progress else contextlib.nullcontext():
+                trained = train_model(
+                    data,
+                    config,
+                    progress=progress,
+                    on_epoch=heart.on_epoch,
+                    should_stop=heart.should_stop,
+                )
             result.curve = trained.curve
             attach_ranker(trained.artifact, data)
             path = model_dir / artifact_name(job_id, utcnow())
