@@ -23,17 +23,8 @@ MAX_USER_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
-class Selected:
+class Selected(RatingArrays):
     """Kept ratings, one per (user, movie), sorted by MovieLens user id then movie id."""
-
-    user: np.ndarray
-    movie: np.ndarray
-    stars: np.ndarray
-    timestamp: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return len(self.user)
 
     def users(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distinct users (ascending), their number of ratings, and their first timestamp."""
