@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy import insert
 
 from nncf_core.db.engine import Database
-from nncf_core.db.models import Movie, Rating, User
 from nncf_core.ml.artifacts import ModelArtifact, save_artifact
 from nncf_core.ml.config import ModelConfig, TrainConfig
 from nncf_core.ml.model import NNCollabFiltering
 from nncf_core.ml.vocab import Vocabulary
-
-START = datetime(2020, 1, 1, tzinfo=UTC)
+from tests.synthetic import START, insert_dataset, rating_row
 
 TINY_TRAIN = TrainConfig(
     model=ModelConfig(emb_size=8, n_hidden=8, dropout=0.0),
@@ -52,32 +48,12 @@ def seed_ratings(
         for m in range(n_movies):
             if rng.random() < density:
                 value = 3 + 0.7 * user_factors[u] @ movie_factors[m] + movie_bias[m]
-                stars = float(np.clip(np.round(value * 2) / 2, 0.5, 5.0))
-                moment = START + timedelta(hours=len(rows))
-                rows.append(
-                    {
-                        "user_id": u + 1,
-                        "movie_id": m + 1,
-                        "stars": stars,
-                        "created_at": moment,
-                        "updated_at": moment,
-                        "source": "import",
-                    }
-                )
-    with db.session() as session:
-        session.execute(
-            insert(User),
-            [{"id": u + 1, "external_id": f"movielens:{u + 1}"} for u in range(n_users)],
-        )
-        session.execute(
-            insert(Movie),
-            [
-                {"id": m + 1, "title": f"Movie {m + 1}", "title_normalized": f"movie {m + 1}"}
-                for m in range(n_movies)
-            ],
-        )
-        session.execute(insert(Rating), rows)
-    return len(rows)
+                rows.append(rating_row(u + 1, m + 1, value, len(rows)))
+    movies = [
+        {"id": m + 1, "title": f"Movie {m + 1}", "title_normalized": f"movie {m + 1}"}
+        for m in range(n_movies)
+    ]
+    return insert_dataset(db, n_users, movies, rows)
 
 
 def random_artifact(

@@ -11,15 +11,13 @@ weights, for exactness tests where only the algebra matters.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy import insert
 
 from nncf_core.db.engine import Database
-from nncf_core.db.models import Movie, Rating, User
 from nncf_core.ml.artifacts import ModelArtifact, save_artifact
 from nncf_core.ml.config import ModelConfig, TrainConfig
 from nncf_core.ml.data import load_ratings
@@ -27,8 +25,8 @@ from nncf_core.ml.model import NNCollabFiltering
 from nncf_core.ml.registry import activate, register_version
 from nncf_core.ml.train import train_model
 from nncf_core.ml.vocab import Vocabulary
+from tests.synthetic import START, insert_dataset, rating_row
 
-START = datetime(2020, 1, 1, tzinfo=UTC)
 GENRES = ("Sci-Fi", "Romance", "Comedy")
 PER_GENRE = 16
 N_USERS = 90
@@ -67,37 +65,18 @@ def seed_planted(db: Database, *, seed: int = 0) -> int:
             if rng.random() < 0.6:
                 base = 4.5 if movie_genre(m) == loved else 1.5
                 value = base + quality[m - 1] + rng.normal(scale=0.3)
-                moment = START + timedelta(hours=len(rows))
-                rows.append(
-                    {
-                        "user_id": u + 1,
-                        "movie_id": m,
-                        "stars": float(np.clip(np.round(value * 2) / 2, 0.5, 5.0)),
-                        "created_at": moment,
-                        "updated_at": moment,
-                        "source": "import",
-                    }
-                )
-    with db.session() as session:
-        session.execute(
-            insert(User),
-            [{"id": u + 1, "external_id": f"movielens:{u + 1}"} for u in range(N_USERS)],
-        )
-        session.execute(
-            insert(Movie),
-            [
-                {
-                    "id": m,
-                    "title": f"{movie_genre(m)} Movie {m}",
-                    "year": 1980 + m % 40,
-                    "genres": movie_genre(m),
-                    "title_normalized": f"{movie_genre(m).lower().replace('-', ' ')} movie {m}",
-                }
-                for m in range(1, n_movies + 1)
-            ],
-        )
-        session.execute(insert(Rating), rows)
-    return len(rows)
+                rows.append(rating_row(u + 1, m, value, len(rows)))
+    movies = [
+        {
+            "id": m,
+            "title": f"{movie_genre(m)} Movie {m}",
+            "year": 1980 + m % 40,
+            "genres": movie_genre(m),
+            "title_normalized": f"{movie_genre(m).lower().replace('-', ' ')} movie {m}",
+        }
+        for m in range(1, n_movies + 1)
+    ]
+    return insert_dataset(db, N_USERS, movies, rows)
 
 
 def train_planted(db: Database) -> ModelArtifact:
