@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from nncf_core.errors import ArtifactError
 from nncf_core.ml import registry
 from nncf_core.ml.artifacts import file_sha256
 from nncf_core.ml.config import TrainConfig
+
+if TYPE_CHECKING:
+    from nncf_core.ml.distributed import DistContext
 
 models_app = typer.Typer(
     help="Trained model versions: list, inspect, activate.", no_args_is_help=True
@@ -55,8 +58,15 @@ def train(
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads."),
     backend: Backend = typer.Option(Backend.auto, "--backend", help="fused CPU kernels or torch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    ddp: bool = typer.Option(
+        False,
+        "--ddp",
+        help="Data-parallel over the processes torchrun starts, e.g. "
+        "`torchrun --standalone --nproc-per-node 2 .venv/bin/nncf-bot train --ddp`.",
+    ),
 ) -> None:
     """Train a model on all ratings now; it becomes active if it beats the active one."""
+    from nncf_core.ml import distributed
     from nncf_core.ml.retrain import retrain
 
     config = _config(
@@ -72,18 +82,39 @@ def train(
         },
         {"emb_size": emb_size, "n_hidden": n_hidden},
     )
-    with open_core() as core:
-        result = retrain(
-            core.db,
-            core.settings.model_dir,
-            trigger="cli",
-            requested_by="cli",
-            config=config,
-            progress=progress,
-        )
+    context = distributed.init_from_env(config.device) if ddp else None
+    try:
+        if context is not None and not context.is_main:
+            _follow(context, progress)
+            return
+        with open_core() as core:
+            result = retrain(
+                core.db,
+                core.settings.model_dir,
+                trigger="cli",
+                requested_by="cli",
+                config=config,
+                progress=progress,
+                distributed=context,
+            )
+    finally:
+        if context is not None:
+            context.close()
     echo(result.summary)
     if result.status == "failed":
         raise typer.Exit(1)
+
+
+def _follow(context: DistContext, progress: bool) -> None:
+    """Rank > 0 of ``train --ddp``: rank 0 has the database, the job and the artifact."""
+    from nncf_core.ml import distributed
+    from nncf_core.ml.train import follow_training
+
+    try:
+        follow_training(context, progress=progress)
+    except distributed.RunAborted:
+        # Rank 0 failed before training and reports why; this rank only says it stopped.
+        raise typer.Exit(1) from None
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

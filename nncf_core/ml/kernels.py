@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -45,6 +46,9 @@ BETA1 = 0.9
 BETA2 = 0.999
 EPS = 1e-8
 
+Exchange = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+"""Concatenates tensors (same first dimension) with the other processes' along dim 0."""
+
 
 class RowAdam(Protocol):
     """Embedding rows with their optimizer: what the trainer drives each batch."""
@@ -58,8 +62,14 @@ class RowAdam(Protocol):
         """``dropout(relu(cat(table[rows_u], table[rows_i])))`` as a leaf requiring grad."""
         ...
 
-    def backward_step(self, grad_x: torch.Tensor, lr: float) -> None:
-        """Scatter ``grad_x`` (of the last forward's x) into rows and take one Adam step."""
+    def backward_step(
+        self, grad_x: torch.Tensor, lr: float, exchange: Exchange | None = None
+    ) -> None:
+        """Scatter ``grad_x`` (of the last forward's x) into rows and take one Adam step.
+
+        With ``exchange`` (data-parallel training), the step's rows and gradients are
+        first joined with every other process's, so all replicas take the same step.
+        """
         ...
 
     def snapshot(self) -> torch.Tensor: ...
@@ -106,10 +116,14 @@ class TorchRows:
         self._ctx = (rows_u, rows_i, factor)
         return (raw * factor).requires_grad_()
 
-    def backward_step(self, grad_x: torch.Tensor, lr: float) -> None:
+    def backward_step(
+        self, grad_x: torch.Tensor, lr: float, exchange: Exchange | None = None
+    ) -> None:
         assert self._ctx is not None, "backward_step before forward"
         rows_u, rows_i, factor = self._ctx
         self._ctx = None
+        if exchange is not None:
+            rows_u, rows_i, factor, grad_x = exchange([rows_u, rows_i, factor, grad_x])
         emb = self.table.shape[1]
         grad = grad_x * factor
         rows = torch.cat([rows_u, rows_i])
@@ -328,10 +342,21 @@ class FusedRows:
         self._rows = (ru, ri)
         return torch.from_numpy(x).requires_grad_()
 
-    def backward_step(self, grad_x: torch.Tensor, lr: float) -> None:
+    def backward_step(
+        self, grad_x: torch.Tensor, lr: float, exchange: Exchange | None = None
+    ) -> None:
         assert self._rows is not None, "backward_step before forward"
         ru, ri = self._rows
         self._rows = None
+        x = self._x[: len(ru)]
+        if exchange is not None:
+            joined = exchange(
+                [torch.from_numpy(ru), torch.from_numpy(ri), torch.from_numpy(x), grad_x]
+            )
+            ru, ri, x = (np.ascontiguousarray(t.numpy()) for t in joined[:3])
+            grad_x = joined[3]
+            if 2 * len(ru) > len(self._slot_rows):
+                self._buffers(len(ru))
         self.step_count += 1
         _scatter_adam(
             self._t,
@@ -340,7 +365,7 @@ class FusedRows:
             ru,
             ri,
             np.ascontiguousarray(grad_x.numpy()),
-            self._x[: len(ru)],
+            x,
             self._scale,
             self._slot_of,
             self._slot_rows,

@@ -30,6 +30,7 @@ from nncf_core.ml import jobs
 from nncf_core.ml.artifacts import ModelArtifact, save_artifact
 from nncf_core.ml.config import TrainConfig
 from nncf_core.ml.data import RatingsData, load_ratings
+from nncf_core.ml.distributed import DistContext
 from nncf_core.ml.evaluate import predict_ids
 from nncf_core.ml.metrics import rmse
 from nncf_core.ml.ranking import META_KEY, describe, fit_ranker, ranker_to_extras
@@ -274,6 +275,7 @@ def retrain(
     config: TrainConfig | None = None,
     job_id: int | None = None,
     progress: bool = False,
+    distributed: DistContext | None = None,
 ) -> RetrainResult:
     """Train on every rating, register the model, and promote it if the gate agrees.
 
@@ -281,6 +283,9 @@ def retrain(
     :class:`~nncf_core.errors.JobAlreadyQueued` while another job runs); with one,
     that queued or already claimed job is run. Failures never raise: they end the
     job as ``failed``, leave the active model alone and leave no artifact behind.
+
+    With ``distributed`` (rank 0 of ``nncf-bot train --ddp``), the training itself
+    runs data-parallel with the other ranks; everything else happens here only.
     """
     started = time.monotonic()
     job_id, config = _take_job(db, trigger, requested_by, config, job_id)
@@ -311,6 +316,7 @@ def retrain(
                     progress=progress,
                     on_epoch=heart.on_epoch,
                     should_stop=heart.should_stop,
+                    distributed=distributed,
                 )
             result.curve = trained.curve
             attach_ranker(trained.artifact, data)

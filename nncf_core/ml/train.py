@@ -39,6 +39,7 @@ from nncf_core.ml import kernels
 from nncf_core.ml.artifacts import ModelArtifact
 from nncf_core.ml.config import TrainConfig
 from nncf_core.ml.data import RatingsData
+from nncf_core.ml.distributed import DistContext
 from nncf_core.ml.metrics import mae, rmse
 from nncf_core.ml.model import NNCollabFiltering
 from nncf_core.ml.split import holdout_mask
@@ -176,12 +177,26 @@ def split_ratings(data: RatingsData, fraction: float) -> TrainSplit:
 
 
 class _Trainer:
-    """State of one training run: the combined embedding table, the MLP and their optimizers."""
+    """State of one training run: the combined embedding table, the MLP and their optimizers.
 
-    def __init__(self, split: TrainSplit, config: TrainConfig, device: torch.device, backend: str):
+    With ``distributed``, this is one replica of a data-parallel run (see
+    :mod:`nncf_core.ml.distributed`): same initial weights and batch order on
+    every rank, each rank computing its slice of every batch.
+    """
+
+    def __init__(
+        self,
+        split: TrainSplit,
+        config: TrainConfig,
+        device: torch.device,
+        backend: str,
+        distributed: DistContext | None = None,
+    ):
         self.config = config
         self.device = device
         self.split = split
+        self.distributed = distributed
+        rank = distributed.rank if distributed else 0
         self.n_users = len(split.users)
         emb = config.model.emb_size
         n_rows = self.n_users + len(split.items)
@@ -202,11 +217,14 @@ class _Trainer:
                 table,
                 dropout=config.model.dropout,
                 weight_decay=config.weight_decay,
-                seed=config.seed,
+                # Replicas drop different units (a shared mask would correlate them).
+                seed=config.seed + rank * 1_000_003,
                 max_batch=self.batch_size,
             )
         else:
-            dropout_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+            dropout_generator = torch.Generator(device=device).manual_seed(
+                config.seed + 1 + rank * 1_000_003
+            )
             self.rows = kernels.TorchRows(
                 table.to(device),
                 dropout=config.model.dropout,
@@ -225,6 +243,12 @@ class _Trainer:
             betas=(kernels.BETA1, kernels.BETA2),
             eps=kernels.EPS,
         )
+        self.network: nn.Module = self.mlp
+        if distributed is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.network = DistributedDataParallel(self.mlp, device_ids=ids)
         self.shuffle = np.random.default_rng(config.seed)
         # Rows of the combined table: items come after the users.
         self.train_u = torch.from_numpy(split.train_u)
@@ -242,17 +266,27 @@ class _Trainer:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         self.mlp.train()
         batch = self.batch_size
+        dist = self.distributed
+        world = dist.world_size if dist else 1
+        exchange = dist.gather if dist else None
         for start in range(0, n, batch):
             stop = min(start + batch, n)
-            x = self.rows.forward(users[start:stop], items[start:stop])
-            loss = F.mse_loss(self.mlp(x), targets[start:stop])
+            lo, hi = dist.local_slice(start, stop) if dist else (start, stop)
+            x = self.rows.forward(users[lo:hi], items[lo:hi])
+            squared = F.mse_loss(self.network(x), targets[lo:hi], reduction="sum")
+            # The mean over the global batch: DDP averages the MLP's gradients over the
+            # ranks, hence the factor world; a rank's slice may even be empty.
+            loss = squared * (world / (stop - start))
             self.mlp_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             assert x.grad is not None
-            self.rows.backward_step(x.grad, lr)
+            grad = x.grad if world == 1 else x.grad / world
+            self.rows.backward_step(grad, lr, exchange)
             self.mlp_optimizer.step()
-            total += loss.detach().double() * (stop - start)
+            total += squared.detach().double()
             tick()
+        if dist is not None:
+            return dist.sum(float(total), self.device) / max(n, 1)
         return float(total) / max(n, 1)
 
     @torch.no_grad()
@@ -288,26 +322,25 @@ def train_model(
     progress: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    distributed: DistContext | None = None,
 ) -> TrainResult:
     """Train an NNCF model on ``data``; the best holdout epoch's weights are kept.
 
-    ``should_stop`` is polled about once a second and at every epoch boundary;
-    when it returns True, :class:`TrainingCancelled` is raised.
+    ``should_stop`` is polled about once a second and at every epoch boundary
+    (in a distributed run: at epoch boundaries, on rank 0); when it returns True,
+    :class:`TrainingCancelled` is raised.
+
+    With ``distributed`` (this process is rank 0 of a torchrun job), ``data`` and
+    ``config`` are sent to the other ranks, which run :func:`follow_training`.
     """
     started = time.perf_counter()
-    if config.batch_size < 1 or config.epochs < 1 or config.min_batches_per_epoch < 1:
-        raise InvalidInput("batch_size, epochs and min_batches_per_epoch must be at least 1.")
-    split = split_ratings(data, config.holdout_fraction)
-    if len(split.train_y) == 0:
-        raise InvalidInput("There are no ratings to train on; import or add ratings first.")
-    device = resolve_device(config)
-    backend = resolve_backend(config, device)
+    if distributed is not None:
+        distributed.share(data, config)
     with torch_threads(config.threads):
-        compile_s = kernels.warm_up_kernels() if backend == "fused" else 0.0
-        trainer = _Trainer(split, config, device, backend)
-        curve, best, train_seconds = _fit(trainer, config, progress, on_epoch, should_stop)
-        table, mlp_state, best_epoch = best
-        artifact = _artifact(data, config, trainer, table, mlp_state)
+        run = _run(data, config, _Hooks(progress, on_epoch, should_stop), distributed)
+        table, mlp_state, best_epoch = run.best
+        artifact = _artifact(data, config, run.trainer, table, mlp_state)
+    trainer, split, curve, train_seconds = run.trainer, run.trainer.split, run.curve, run.seconds
     seconds = time.perf_counter() - started
     artifact.metrics.update(
         {
@@ -318,10 +351,11 @@ def train_model(
             "train_seconds": train_seconds,
             # Training passes only (the holdout evaluations are not counted).
             "samples_per_s": len(split.train_y) * len(curve) / max(train_seconds, 1e-9),
-            "compile_seconds": compile_s,
-            "backend": backend,
+            "compile_seconds": run.compile_seconds,
+            "backend": run.backend,
             "batch_size": trainer.batch_size,
-            "device": str(device),
+            "device": str(trainer.device),
+            "world_size": distributed.world_size if distributed else 1,
             "n_train": len(split.train_y),
             "n_holdout": split.n_holdout,
             "n_holdout_known": len(split.hold_y),
@@ -331,37 +365,90 @@ def train_model(
         "trained on %d ratings in %.1f s (%s, %s): holdout RMSE %s at epoch %d",
         len(split.train_y),
         seconds,
-        backend,
-        device,
+        run.backend,
+        trainer.device,
         artifact.metrics["holdout_rmse"],
         best_epoch,
     )
     return TrainResult(artifact, artifact.metrics["holdout_rmse"], seconds)
 
 
+def follow_training(distributed: DistContext, *, progress: bool = False) -> dict:
+    """Ranks other than 0 of a distributed run: train on rank 0's data with it.
+
+    Returns this replica's weights of the kept epoch (identical to rank 0's, which
+    rank 0 saves). Raises :class:`~nncf_core.ml.distributed.RunAborted` when rank 0
+    gave up before training.
+    """
+    data, config = distributed.share(None, None)
+    with torch_threads(config.threads):
+        run = _run(data, config, _Hooks(progress), distributed)
+    table, mlp_state, _ = run.best
+    return run.trainer.state_dict(table, mlp_state)
+
+
 _Best = tuple[torch.Tensor, dict[str, torch.Tensor], int]
 
 
+@dataclass
+class _Run:
+    trainer: _Trainer
+    curve: list[dict[str, Any]]
+    best: _Best
+    seconds: float
+    """Training passes only."""
+    backend: str
+    compile_seconds: float
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What the caller watches a run with (see :func:`train_model`)."""
+
+    progress: bool = False
+    on_epoch: Callable[[EpochStats], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+def _run(
+    data: RatingsData, config: TrainConfig, hooks: _Hooks, distributed: DistContext | None
+) -> _Run:
+    if config.batch_size < 1 or config.epochs < 1 or config.min_batches_per_epoch < 1:
+        raise InvalidInput("batch_size, epochs and min_batches_per_epoch must be at least 1.")
+    split = split_ratings(data, config.holdout_fraction)
+    if len(split.train_y) == 0:
+        raise InvalidInput("There are no ratings to train on; import or add ratings first.")
+    device = resolve_device(config)
+    if distributed is not None:
+        device = distributed.device(device)
+    backend = resolve_backend(config, device)
+    compile_s = kernels.warm_up_kernels() if backend == "fused" else 0.0
+    trainer = _Trainer(split, config, device, backend, distributed)
+    curve, best, train_seconds = _fit(trainer, config, hooks)
+    return _Run(trainer, curve, best, train_seconds, backend, compile_s)
+
+
 def _fit(
-    trainer: _Trainer,
-    config: TrainConfig,
-    progress: bool,
-    on_epoch: Callable[[EpochStats], None] | None,
-    should_stop: Callable[[], bool] | None,
+    trainer: _Trainer, config: TrainConfig, hooks: _Hooks
 ) -> tuple[list[dict[str, Any]], _Best, float]:
+    progress, on_epoch, should_stop = hooks.progress, hooks.on_epoch, hooks.should_stop
     split = trainer.split
     has_holdout = len(split.hold_y) > 0
     n_batches = math.ceil(len(split.train_y) / trainer.batch_size)
-    bar = _progress_bar(progress, config.epochs * n_batches)
+    dist = trainer.distributed
+    main = dist is None or dist.is_main
+    bar = _progress_bar(progress and main, config.epochs * n_batches)
+    # A distributed run decides on rank 0, at epoch boundaries only, and tells the others.
+    poll = should_stop if dist is None else None
     last_check = [time.monotonic()]
     done_epochs = [0]
 
     def tick() -> None:
         if bar is not None:
             bar.update(1)
-        if should_stop is not None and time.monotonic() - last_check[0] >= CANCEL_CHECK_S:
+        if poll is not None and time.monotonic() - last_check[0] >= CANCEL_CHECK_S:
             last_check[0] = time.monotonic()
-            if should_stop():
+            if poll():
                 raise TrainingCancelled(done_epochs[0])
 
     curve: list[dict[str, Any]] = []
@@ -372,7 +459,7 @@ def _fit(
     train_seconds = 0.0
     try:
         for epoch in range(1, config.epochs + 1):
-            if should_stop is not None and should_stop():
+            if _decide(dist, should_stop is not None and main and should_stop(), trainer.device):
                 raise TrainingCancelled(epoch - 1)
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{config.epochs}")
@@ -381,9 +468,11 @@ def _fit(
             loss = trainer.epoch(epoch_lr, tick)
             train_seconds += time.perf_counter() - epoch_started
             holdout = None
-            if has_holdout:
+            if has_holdout and main:
                 predicted = trainer.predict_rows(trainer.rows.table, split.hold_u, split.hold_i)
                 holdout = rmse(predicted, split.hold_y)
+            if dist is not None and has_holdout:
+                holdout = dist.from_main(holdout, trainer.device)
             stats = EpochStats(epoch, loss, holdout, epoch_lr, time.perf_counter() - epoch_started)
             done_epochs[0] = epoch
             curve.append(stats.as_dict())
@@ -416,6 +505,13 @@ def _fit(
             bar.close()
     assert best is not None, "no epoch finished"
     return curve, best, train_seconds
+
+
+def _decide(dist: DistContext | None, decision: bool, device: torch.device) -> bool:
+    """``decision`` as rank 0 took it (the value itself without distribution)."""
+    if dist is None:
+        return decision
+    return bool(dist.from_main(1.0 if decision else 0.0, device))
 
 
 def _scheduled_lr(config: TrainConfig, lr: float, epoch: int) -> float:
