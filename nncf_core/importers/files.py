@@ -34,6 +34,7 @@ from nncf_core.titles import normalize, split_title
 log = logging.getLogger(__name__)
 
 MAX_INT32 = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TEXT = 500
 """``movies.title`` and ``movies.genres`` are VARCHAR(500)."""
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -162,19 +163,25 @@ class _MovieCollector:
 
     def add(self, line: int, raw_id: str, raw_title: str, genres: str) -> None:
         movie_id = _parse_id(self.path, line, "movie id", raw_id)
-        if not raw_title.strip():
+        # After the year is split off: "(1999)" alone is no title either.
+        title, year = split_title(raw_title)
+        if not title:
             self.skipped[SKIP_EMPTY_TITLE] += 1
             return
         if movie_id in self.rows:
             self.skipped[SKIP_DUPLICATE_MOVIE] += 1
             return
-        title, year = split_title(raw_title)
-        for name, value in (("title", title), ("genres", genres)):
+        normalized = normalize(title)
+        # The search form can outgrow the title ("ﬃ" is "ffi"); all three are VARCHAR(500).
+        for name, value in (("title", title), ("genres", genres), ("title", normalized)):
             if len(value) > MAX_TEXT:
                 raise ImportFileError(
                     str(self.path), f"{name} longer than {MAX_TEXT} characters", line
                 )
-        self.rows[movie_id] = MovieRow(movie_id, title, year, genres, normalize(title))
+            # PostgreSQL text cannot hold NUL; refuse it on SQLite too, so both agree.
+            if "\x00" in value:
+                raise ImportFileError(str(self.path), f"{name} contains a NUL character", line)
+        self.rows[movie_id] = MovieRow(movie_id, title, year, genres, normalized)
 
     def result(self, has_links: bool = False) -> MovieFile:
         return MovieFile(list(self.rows.values()), has_links, self.skipped)
@@ -323,7 +330,8 @@ def _header_positions(path: Path, header: list[str], required: tuple[str, ...]) 
 
 # --- ratings --------------------------------------------------------------------------------
 
-_INT = re.compile(rb"[+-]?\d+")
+# What pyarrow accepts, so that the line it refused is the one found: no "+" on integers.
+_INT = re.compile(rb"-?\d+")
 _FLOAT = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?i:nan|inf|infinity)")
 _CSV_RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 _DAT_RATING_COLUMNS = ("UserID", "MovieID", "Rating", "Timestamp")
@@ -433,7 +441,8 @@ def _locate_bad_line(
     lines = data.split(b"\n")
     for number, raw in enumerate(lines[1:] if fmt.header else lines, start=2 if fmt.header else 1):
         line = raw.rstrip(b"\r")
-        if not line.strip():
+        # pyarrow skips empty lines only: a line of blanks is a line with one field.
+        if not line:
             continue
         try:
             line.decode("utf-8")
@@ -448,13 +457,18 @@ def _locate_bad_line(
                 number,
             )
         for position, name, kind in zip(positions, fmt.names, kinds, strict=True):
-            value = fields[position].strip(b'"')
+            # pyarrow drops the quotes and the blanks around a value.
+            value = fields[position].strip().strip(b'"').strip()
             if not value:
                 return ImportFileError(str(path), f"{name} is empty", number)
             pattern = _FLOAT if kind == "number" else _INT
             if not pattern.fullmatch(value):
                 return ImportFileError(
                     str(path), f"{name} {value.decode()!r} is not a {kind}", number
+                )
+            if kind == "whole number" and not INT64_MIN <= int(value) <= INT64_MAX:
+                return ImportFileError(
+                    str(path), f"{name} {value.decode()} is out of range", number
                 )
     log.warning("could not find the bad line of %s: %s", path, detail)
     return ImportFileError(str(path), f"could not be read ({detail})")

@@ -173,6 +173,12 @@ class FakeDiscord:
     async def wait_connected(self, timeout: float = 15.0) -> None:
         await self.wait_for(lambda: any(s.ready for s in self._sessions), timeout)
 
+    @property
+    def ready_shards(self) -> list[int]:
+        """The shard ids of the open gateway connections that identified, sorted (one
+        entry per connection, so a shard connected twice shows twice)."""
+        return sorted(s.shard_id for s in self._sessions if s.ready)
+
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until ``predicate()`` is truthy (re-checked on every recorded change)."""
         async with self._changed:
