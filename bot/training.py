@@ -231,6 +231,7 @@ class TrainingService:
                 job.id,
                 job.trigger,
                 settings.log_level,
+                settings.model_keep_versions,
             ),
             name=f"nncf-train-{job.id}",
         )

@@ -27,7 +27,14 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_job(database_url: str, model_dir: str, job_id: int, trigger: str, log_level: str) -> None:
+def run_job(
+    database_url: str,
+    model_dir: str,
+    job_id: int,
+    trigger: str,
+    log_level: str,
+    keep_versions: int | None = None,
+) -> None:
     """Run training job ``job_id`` (already claimed by the parent) to its end."""
     configure_logging(log_level)
     # First thing, before the seconds of importing PyTorch: a stop request during the
@@ -40,7 +47,9 @@ def run_job(database_url: str, model_dir: str, job_id: int, trigger: str, log_le
         sys.exit(INTERRUPTED_EXIT_CODE)
     db = Database(database_url)
     try:
-        result = retrain(db, Path(model_dir), trigger=trigger, job_id=job_id)
+        result = retrain(
+            db, Path(model_dir), trigger=trigger, job_id=job_id, keep_versions=keep_versions
+        )
         log.info("training process for job #%d done: %s", job_id, result.status)
     except KeyboardInterrupt:
         log.warning("training job #%d interrupted", job_id)

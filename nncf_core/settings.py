@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     model_dir: Path = Path("models")
     """Folder where trained model artifacts are written and read."""
 
+    model_keep_versions: int | None = Field(default=10, ge=0)
+    """After each training run, remove all model versions (row and artifact) but the active
+    one and this many newest others; ``all`` keeps every version."""
+
     log_level: str = "INFO"
     """Logging level name (DEBUG, INFO, WARNING, ...)."""
 
@@ -82,6 +86,13 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_id_list(cls, value: object) -> object:
         return _split_ids(value)
+
+    @field_validator("model_keep_versions", mode="before")
+    @classmethod
+    def _all_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return None
+        return value
 
     @field_validator("discord_token", mode="before")
     @classmethod

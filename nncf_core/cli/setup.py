@@ -47,7 +47,12 @@ def setup(
         if train and active_version(core.db) is None:
             echo("Training a first model (a minute or so) ...")
             result = retrain(
-                core.db, settings.model_dir, trigger="cli", requested_by="setup", progress=True
+                core.db,
+                settings.model_dir,
+                trigger="cli",
+                requested_by="setup",
+                progress=True,
+                keep_versions=settings.model_keep_versions,
             )
             echo(result.summary)
 

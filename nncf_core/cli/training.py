@@ -96,6 +96,7 @@ def train(
                 config=config,
                 progress=progress,
                 distributed=context,
+                keep_versions=core.settings.model_keep_versions,
             )
     finally:
         if context is not None:
@@ -210,6 +211,35 @@ def activate_model(version_id: int = typer.Argument(..., help="Model version id.
     with open_core() as core:
         version = registry.activate_verified(core.db, core.settings.model_dir, version_id)
     echo(f"Model v{version.id} is now active.")
+
+
+@models_app.command("prune")
+def prune_models(
+    keep: int | None = typer.Option(
+        None,
+        "--keep",
+        min=0,
+        help="Inactive versions to keep, newest first (default: MODEL_KEEP_VERSIONS, 10 when "
+        "that is `all`).",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+) -> None:
+    """Remove old model versions (row and artifact); the active one is always kept."""
+    with open_core() as core:
+        chosen = keep if keep is not None else core.settings.model_keep_versions
+        report = registry.prune_versions(
+            core.db, core.settings.model_dir, keep=10 if chosen is None else chosen, dry_run=dry_run
+        )
+    if dry_run:
+        ids = ", ".join(f"v{i}" for i in report.removed_versions) or "no versions"
+        echo(
+            f"Would remove {ids} and {len(report.removed_files)} file(s), "
+            f"{report.freed_bytes / 1e6:,.1f} MB."
+        )
+        for path in report.removed_files:
+            echo(f"  {path}")
+        return
+    echo(report.summary)
 
 
 def evaluate(

@@ -44,6 +44,7 @@ def worker(
             stop=stop,
             on_start=lambda _job_id: busy.set(),
             on_result=lambda result: (busy.clear(), echo(result.summary)),
+            keep_versions=settings.model_keep_versions,
         )
     except KeyboardInterrupt:
         echo("worker stopped during a job; the job was recorded as interrupted")

@@ -8,10 +8,12 @@ refused instead of served).
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from nncf_core.db.engine import Database
@@ -146,3 +148,97 @@ def activate_verified(db: Database, model_dir: Path, version_id: int) -> ModelVe
     """An explicit override (``nncf-bot models activate``): activate only a loadable artifact."""
     load_version(model_dir, require_version(db, version_id))
     return activate(db, version_id)
+
+
+ORPHAN_MIN_AGE_S = 3600.0
+"""Files in MODEL_DIR that no version refers to are removed only when this old: a
+running training writes its artifact before it registers it."""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    removed_versions: list[int]
+    """Version ids whose row and artifact were removed (or would be, on a dry run)."""
+    removed_files: list[Path]
+    """Their artifacts and old files no version refers to (unfinished writes, say)."""
+    freed_bytes: int
+    kept_versions: list[int]
+
+    @property
+    def summary(self) -> str:
+        if not self.removed_versions and not self.removed_files:
+            return f"Nothing to prune; {len(self.kept_versions)} version(s) kept."
+        ids = ", ".join(f"v{i}" for i in self.removed_versions) or "no versions"
+        return (
+            f"Pruned {ids} and {len(self.removed_files)} file(s), "
+            f"{self.freed_bytes / 1e6:,.1f} MB; kept {len(self.kept_versions)} version(s)."
+        )
+
+
+def prune_versions(
+    db: Database, model_dir: Path, *, keep: int, dry_run: bool = False
+) -> PruneReport:
+    """Remove all but the active version and the ``keep`` newest others, row and file.
+
+    Rows go in one transaction that re-reads which version is active, so a
+    concurrent activation can never lose its model (activating a removed version
+    then fails with "unknown version"). Serving processes hold their model in
+    memory, so removing a file they loaded earlier is harmless.
+    """
+    if keep < 0:
+        raise ValueError(f"keep must be >= 0, got {keep}")
+
+    def choose(session: Session) -> tuple[list[ModelVersion], list[int]]:
+        exclusive_lock(session, "model_versions")
+        versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+        others = [v for v in versions if not v.is_active]
+        doomed = others[keep:]
+        if doomed and not dry_run:
+            session.execute(
+                delete(ModelVersion)
+                .where(
+                    ModelVersion.id.in_([v.id for v in doomed]), ModelVersion.is_active.is_(False)
+                )
+                .execution_options(synchronize_session=False)
+            )
+        kept = [v.id for v in versions if v not in doomed]
+        return doomed, kept
+
+    doomed, kept = db.write(choose)
+    files = [artifact_file(model_dir, v) for v in doomed]
+    referenced = {artifact_file(model_dir, v).resolve() for v in list_versions(db)}
+    files += _orphans(model_dir, referenced | {f.resolve() for f in files})
+    freed = 0
+    removed: list[Path] = []
+    for path in files:
+        try:
+            size = path.stat().st_size
+            if not dry_run:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            log.warning("could not remove %s: %s", path, error)
+            continue
+        freed += size
+        removed.append(path)
+    report = PruneReport([v.id for v in doomed], removed, freed, kept)
+    if not dry_run and (doomed or removed):
+        log.info(report.summary)
+    return report
+
+
+def _orphans(model_dir: Path, referenced: set[Path]) -> list[Path]:
+    """Artifacts and unfinished ``.tmp`` writes in ``model_dir`` that nothing refers to."""
+    if not model_dir.is_dir():
+        return []
+    cutoff = time.time() - ORPHAN_MIN_AGE_S
+    found = []
+    for path in sorted(model_dir.iterdir()):
+        if not path.is_file() or path.resolve() in referenced:
+            continue
+        if not (path.name.startswith("model-") or path.name.startswith(".model-")):
+            continue  # not ours: never touch other files in the folder
+        if path.suffix in (".pt", ".tmp") and path.stat().st_mtime < cutoff:
+            found.append(path)
+    return found

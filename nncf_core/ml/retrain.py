@@ -34,7 +34,13 @@ from nncf_core.ml.distributed import DistContext
 from nncf_core.ml.evaluate import predict_ids
 from nncf_core.ml.metrics import rmse
 from nncf_core.ml.ranking import META_KEY, describe, fit_ranker, ranker_to_extras
-from nncf_core.ml.registry import activate, active_version, load_version, register_version
+from nncf_core.ml.registry import (
+    activate,
+    active_version,
+    load_version,
+    prune_versions,
+    register_version,
+)
 from nncf_core.ml.split import holdout_mask
 from nncf_core.ml.train import EpochStats, train_model
 
@@ -276,6 +282,7 @@ def retrain(
     job_id: int | None = None,
     progress: bool = False,
     distributed: DistContext | None = None,
+    keep_versions: int | None = None,
 ) -> RetrainResult:
     """Train on every rating, register the model, and promote it if the gate agrees.
 
@@ -286,6 +293,8 @@ def retrain(
 
     With ``distributed`` (rank 0 of ``nncf-bot train --ddp``), the training itself
     runs data-parallel with the other ranks; everything else happens here only.
+    With ``keep_versions``, older versions are pruned after a finished run
+    (:func:`~nncf_core.ml.registry.prune_versions`).
     """
     started = time.monotonic()
     job_id, config = _take_job(db, trigger, requested_by, config, job_id)
@@ -348,6 +357,8 @@ def retrain(
             metrics=_job_metrics(result, trained.artifact.metrics),
             model_version_id=version.id,
         )
+        if keep_versions is not None:
+            _prune(db, model_dir, keep_versions)
     except BaseException as error:
         result.seconds = time.monotonic() - started
         result.error = _describe(error, heart)
@@ -366,6 +377,14 @@ def retrain(
             raise  # KeyboardInterrupt and the like: recorded, then passed on
     log.info(result.summary)
     return result
+
+
+def _prune(db: Database, model_dir: Path, keep: int) -> None:
+    # The run succeeded and is recorded; a cleanup problem must not fail it.
+    try:
+        prune_versions(db, model_dir, keep=keep)
+    except Exception:
+        log.exception("could not prune old model versions")
 
 
 def _describe(error: BaseException, heart: _Heartbeat) -> str:

@@ -28,11 +28,13 @@ STALE_AFTER_S = 8 * HEARTBEAT_INTERVAL_S
 """A running job without a heartbeat for this long has lost its worker."""
 
 
-def run_job(db: Database, model_dir: Path, job_id: int) -> RetrainResult:
+def run_job(
+    db: Database, model_dir: Path, job_id: int, keep_versions: int | None = None
+) -> RetrainResult:
     """Run one queued (or already claimed) job to its end."""
     job = jobs.get_job(db, job_id)
     trigger = job.trigger if job is not None else "cli"
-    return retrain(db, model_dir, trigger=trigger, job_id=job_id)
+    return retrain(db, model_dir, trigger=trigger, job_id=job_id, keep_versions=keep_versions)
 
 
 def run_worker(
@@ -45,6 +47,7 @@ def run_worker(
     stop: threading.Event | None = None,
     on_result: Callable[[RetrainResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    keep_versions: int | None = None,
 ) -> int:
     """Claim and run jobs until ``stop`` is set (or ``max_jobs`` ran); returns how many ran.
 
@@ -63,7 +66,7 @@ def run_worker(
             continue
         if on_start is not None:
             on_start(job.id)
-        result = run_job(db, model_dir, job.id)
+        result = run_job(db, model_dir, job.id, keep_versions)
         done += 1
         if on_result is not None:
             on_result(result)

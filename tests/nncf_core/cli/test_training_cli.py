@@ -122,3 +122,26 @@ def test_evaluate_and_predict(
     code, _, err = cli(capsys, "predict", "--input", str(pairs), "--output", str(predictions))
     assert code == 1 and "userId 'x' is not an integer" in err
     assert not predictions.exists()
+
+
+def test_old_versions_are_pruned_after_training_and_on_request(
+    env: Database,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODEL_KEEP_VERSIONS", "1")
+    assert cli(capsys, "train", *TINY)[0] == 0
+    for _ in range(2):
+        code, out, _ = cli(capsys, "train", *TINY, "--lr", "0")
+        assert code == 0 and "rejected: v1 stays active" in out
+    # The active v1 and the newest other (v3) are kept; v2 went with its file.
+    assert [v.id for v in registry.list_versions(env)] == [3, 1]
+    assert len(list((tmp_path / "models").glob("model-*.pt"))) == 2
+    code, out, _ = cli(capsys, "models", "prune", "--keep", "0", "--dry-run")
+    assert code == 0 and out.startswith("Would remove v3 and 1 file(s)")
+    code, out, _ = cli(capsys, "models", "prune", "--keep", "0")
+    assert code == 0 and out.startswith("Pruned v3 and 1 file(s)")
+    assert [v.id for v in registry.list_versions(env)] == [1]
+    code, out, _ = cli(capsys, "models", "prune", "--keep", "-1")
+    assert code == 2  # refused by the option's range, before anything runs

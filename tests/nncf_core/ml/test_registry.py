@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +142,39 @@ def test_activate_verified_activates_a_good_artifact(db: Database, tmp_path: Pat
         assert session.scalar(select(func.count()).where(ModelVersion.is_active)) == 1
     with pytest.raises(UnknownModelVersion):
         registry.require_version(db, 12345)
+
+
+def test_prune_keeps_the_active_and_the_newest_others(db: Database, tmp_path: Path) -> None:
+    versions = [register(db, tmp_path, f"model-{k}.pt", seed=k) for k in range(6)]
+    registry.activate(db, versions[1].id)
+    old = tmp_path / ".model-9.pt.abc.tmp"  # an unfinished write of a killed trainer
+    old.write_bytes(b"partial")
+    fresh = tmp_path / "model-new.pt"  # written just now, not yet registered
+    fresh.write_bytes(b"new")
+    other = tmp_path / "notes.txt"
+    other.write_text("not ours")
+    os.utime(old, (0, 0))
+    os.utime(other, (0, 0))
+
+    preview = registry.prune_versions(db, tmp_path, keep=2, dry_run=True)
+    doomed = [versions[3].id, versions[2].id, versions[0].id]
+    assert preview.removed_versions == doomed
+    assert len(registry.list_versions(db)) == 6 and old.exists()  # a dry run changes nothing
+
+    report = registry.prune_versions(db, tmp_path, keep=2)
+    assert report.removed_versions == doomed
+    left = [v.id for v in registry.list_versions(db)]
+    assert left == [versions[5].id, versions[4].id, versions[1].id]
+    assert active_ids(db) == [versions[1].id]
+    assert sorted(p.name for p in report.removed_files) == sorted(
+        ["model-0.pt", "model-2.pt", "model-3.pt", old.name]
+    )
+    assert report.freed_bytes > 0 and "Pruned v4, v3, v1" in report.summary
+    assert fresh.exists() and other.exists()
+    for version in registry.list_versions(db):  # what is left still loads
+        registry.load_version(tmp_path, version)
+    with pytest.raises(UnknownModelVersion):
+        registry.activate(db, versions[0].id)
+    assert registry.prune_versions(db, tmp_path, keep=2).summary.startswith("Nothing to prune")
+    report = registry.prune_versions(db, tmp_path, keep=0)
+    assert [v.id for v in registry.list_versions(db)] == [versions[1].id]
