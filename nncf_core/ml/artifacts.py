@@ -24,6 +24,8 @@ from nncf_core.ml.vocab import Vocabulary
 
 FORMAT = "nncf-bot/model"
 FORMAT_VERSION = 1
+USER_RATING_COUNTS = "user_rating_counts"
+"""``extras`` key: int32 per user row, how many ratings the user had in the training data."""
 
 
 @dataclass

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from nncf_core.errors import InvalidInput, TrainingCancelled
 from nncf_core.ml import kernels
-from nncf_core.ml.artifacts import ModelArtifact
+from nncf_core.ml.artifacts import USER_RATING_COUNTS, ModelArtifact
 from nncf_core.ml.config import TrainConfig
 from nncf_core.ml.data import RatingsData
 from nncf_core.ml.distributed import DistContext
@@ -547,6 +547,10 @@ def _artifact(
         predicted = trainer.predict_rows(table.to(trainer.device), split.hold_u, split.hold_i)
         metrics["holdout_rmse"] = rmse(predicted, split.hold_y)
         metrics["holdout_mae"] = mae(predicted, split.hold_y)
+    # All of a user's ratings (holdout too): serving compares them with the user's
+    # current count, and a smaller one (an un-rating) makes the trained vector stale.
+    rows = split.users.rows(data.user_ids)
+    counts = np.bincount(rows[rows != UNKNOWN], minlength=len(split.users)).astype(np.int32)
     return ModelArtifact(
         model_config=config.model,
         state_dict=trainer.state_dict(table, mlp_state),
@@ -559,6 +563,7 @@ def _artifact(
         global_mean=trainer.global_mean,
         min_rating=config.min_rating,
         max_rating=config.max_rating,
+        extras={USER_RATING_COUNTS: torch.from_numpy(counts)},
     )
 
 

@@ -284,7 +284,7 @@ class Recommender(ProfileRecommender):
 
     def _user_vector(self, model: ServingModel, profile: UserProfile) -> tuple[np.ndarray, bool]:
         """The trained vector if the model saw all their ratings, else a fold-in (cached)."""
-        row = model.trained_row(profile.user_id, profile.newest_at)
+        row = model.trained_row(profile.user_id, profile.newest_at, len(profile.movie_ids))
         if row is not None:
             return model.user_emb[row], False
         key = (model.version_id, profile.user_id, profile.fingerprint)

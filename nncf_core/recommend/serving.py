@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from nncf_core.errors import ArtifactError
-from nncf_core.ml.artifacts import ModelArtifact
+from nncf_core.ml.artifacts import USER_RATING_COUNTS, ModelArtifact
 from nncf_core.ml.ranking import META_KEY, RankerState, describe, ranker_from_extras
 from nncf_core.ml.vocab import Vocabulary
 from nncf_core.recommend.features import ItemFeatures
@@ -61,6 +61,8 @@ class ServingModel:
     """Unix seconds of the newest rating the model was trained on."""
     min_rating: float
     max_rating: float
+    user_rating_counts: np.ndarray | None = None
+    """Per user row: their ratings in the training data (None: an older artifact)."""
 
     @classmethod
     def build(
@@ -113,6 +115,7 @@ class ServingModel:
             newest_rating_at=(int(datetime.fromisoformat(newest).timestamp()) if newest else None),
             min_rating=float(artifact.min_rating),
             max_rating=float(artifact.max_rating),
+            user_rating_counts=_user_counts(artifact),
         )
 
     @property
@@ -132,12 +135,15 @@ class ServingModel:
     def clamp(self, values: np.ndarray) -> np.ndarray:
         return np.clip(values, self.min_rating, self.max_rating)
 
-    def trained_row(self, user_id: int | None, newest_at: int | None) -> int | None:
-        """The user's embedding row if the model saw all of their current ratings.
+    def trained_row(
+        self, user_id: int | None, newest_at: int | None, n_ratings: int | None = None
+    ) -> int | None:
+        """The user's embedding row if the model saw exactly their current ratings.
 
         A rating updated after the newest one the model was trained on means the
         stored vector is stale (timestamps are compared in whole seconds, as the
-        training data stores them)."""
+        training data stores them); so does a count of ratings other than the one
+        trained on, which is how a removed rating shows (it leaves no timestamp)."""
         if user_id is None:
             return None
         row = self.users.row(user_id)
@@ -147,7 +153,25 @@ class ServingModel:
             self.newest_rating_at is None or newest_at > self.newest_rating_at
         ):
             return None
+        counts = self.user_rating_counts
+        if counts is not None and n_ratings is not None and int(counts[row]) != n_ratings:
+            return None
         return row
+
+
+def _user_counts(artifact: ModelArtifact) -> np.ndarray | None:
+    counts = artifact.extras.get(USER_RATING_COUNTS)
+    if counts is None:
+        return None
+    values = counts.detach().cpu().numpy()
+    if values.shape != (len(artifact.users),):
+        log.warning(
+            "ignoring the artifact's user rating counts: shape %s for %d users",
+            values.shape,
+            len(artifact.users),
+        )
+        return None
+    return values
 
 
 def ranker_nbytes(state: RankerState) -> int:

@@ -41,3 +41,15 @@ def test_trained_users_get_their_genre_exactly_as_the_forward_pass_ranks(
         expected, _ = forward_ranking(trained_artifact, user_id, rated)
         assert [i.movie.id for i in result.items] == expected[:3]
         assert [movie_genre(i.movie.id) for i in result.items] == [loved] * 3
+
+
+def test_an_unrating_makes_the_trained_vector_stale(trained: Planted) -> None:
+    user = UserKey.parse("movielens:1")
+    recommender = trained.recommender()
+    assert not recommender.recommend(user, 3, OPEN).folded_in
+    rated = sorted(trained.core.ratings.user_ratings(user))
+    trained.core.ratings.unrate(user, rated[0])
+    # Removing a rating leaves no newer timestamp; the count tells the model is stale.
+    after = recommender.recommend(user, 3, OPEN)
+    assert after.folded_in
+    assert [movie_genre(i.movie.id) for i in after.items] == ["Sci-Fi"] * 3
