@@ -378,6 +378,13 @@ def read_ratings(layout: Layout, *, progress: bool = False) -> RatingArrays:
         raise _locate_bad_line(path, data, fmt, positions, width, str(error)) from None
     if any(column.null_count for column in table.columns):
         raise _locate_bad_line(path, data, fmt, positions, width, "empty value")
+    # pyarrow reads "0x10" as 16. Ids and times in these files are decimal, so a line
+    # with hex is malformed; an "x" anywhere after the header is rare enough to check.
+    body = data.find(b"\n") + 1 if fmt.header else 0
+    if data.find(b"x", body) >= 0 or data.find(b"X", body) >= 0:
+        bad = _first_bad_line(path, data, fmt, positions, width)
+        if bad is not None:
+            raise bad
     arrays = [table.column(i).to_numpy() for i in range(4)]
     return RatingArrays(*arrays)
 
@@ -435,6 +442,17 @@ def _parse_ratings(data: bytes, fmt: _RatingsFormat) -> pa.Table:
 def _locate_bad_line(
     path: Path, data: bytes, fmt: _RatingsFormat, positions: list[int], width: int, detail: str
 ) -> ImportFileError:
+    """The error for the first malformed line, or pyarrow's ``detail`` if none is found."""
+    found = _first_bad_line(path, data, fmt, positions, width)
+    if found is not None:
+        return found
+    log.warning("could not find the bad line of %s: %s", path, detail)
+    return ImportFileError(str(path), f"could not be read ({detail})")
+
+
+def _first_bad_line(
+    path: Path, data: bytes, fmt: _RatingsFormat, positions: list[int], width: int
+) -> ImportFileError | None:
     """Find the first malformed line (slow, pure Python: only on the error path)."""
     separator = fmt.delimiter.encode()
     kinds = ("whole number", "whole number", "number", "whole number")
@@ -470,5 +488,4 @@ def _locate_bad_line(
                 return ImportFileError(
                     str(path), f"{name} {value.decode()} is out of range", number
                 )
-    log.warning("could not find the bad line of %s: %s", path, detail)
-    return ImportFileError(str(path), f"could not be read ({detail})")
+    return None

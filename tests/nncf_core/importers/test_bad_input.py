@@ -27,6 +27,8 @@ CASES = [
     ("csv", "ratings", 5, b"2,,4.0,964982703", "movieId is empty", 5),
     ("csv", "ratings", 6, b"2,3,4.\xff,964982703", "bytes that are not valid UTF-8", 6),
     ("csv", "ratings", 2, b"1,1,four,964982703", "rating 'four' is not a number", 2),
+    ("csv", "ratings", 3, b"0x10,1,4.0,964982703", "userId '0x10' is not a whole number", 3),
+    ("csv", "ratings", 3, b"1,2,4.0,0X5", "timestamp '0X5' is not a whole number", 3),
     ("csv", "ratings", None, b"", "empty file", None),
     ("csv", "movies", 3, b"2,Matrix \xe9 (1999),Action", "bytes that are not valid UTF-8", 3),
     ("csv", "movies", 1, b"movieId,name,genres", "missing column title", 1),

@@ -19,6 +19,7 @@ steps, timestamp range, unknown movie) and then, per (user, movie), the latest i
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -42,7 +43,7 @@ from nncf_core.titles import split_title
 from tests.nncf_core.importers.conftest import ratings
 
 FEW = settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("NNCF_HYPOTHESIS_EXAMPLES", "30")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

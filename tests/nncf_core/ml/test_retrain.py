@@ -16,7 +16,7 @@ from nncf_core.db.engine import Database
 from nncf_core.db.models import ModelVersion, Rating, User
 from nncf_core.errors import JobAlreadyQueued
 from nncf_core.ml import jobs, registry, retrain
-from nncf_core.ml.artifacts import file_sha256, load_artifact
+from nncf_core.ml.artifacts import USER_RATING_COUNTS, file_sha256, load_artifact
 from nncf_core.ml.data import load_ratings
 from nncf_core.ml.ranking import META_KEY, ranker_from_extras
 from nncf_core.ml.split import holdout_mask
@@ -96,7 +96,7 @@ def test_a_ranker_that_cannot_be_fitted_leaves_a_model_without_one(
     version = registry.active_version(db)
     assert version is not None
     artifact = load_artifact(registry.artifact_file(model_dir, version), version.sha256)
-    assert META_KEY not in artifact.extras_meta and not artifact.extras
+    assert META_KEY not in artifact.extras_meta and set(artifact.extras) == {USER_RATING_COUNTS}
 
 
 def test_gate_rejects_a_worse_model_and_keeps_the_old_one(db: Database, model_dir: Path) -> None:
