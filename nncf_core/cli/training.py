@@ -31,6 +31,12 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class Optimizer(StrEnum):
+    auto = "auto"
+    dense = "dense"
+    lazy = "lazy"
+
+
 class Backend(StrEnum):
     auto = "auto"
     fused = "fused"
@@ -53,6 +59,12 @@ def train(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Ratings per minibatch."),
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate."),
     weight_decay: float | None = typer.Option(None, "--weight-decay", help="L2 on embeddings."),
+    optimizer: Optimizer = typer.Option(
+        Optimizer.auto,
+        "--optimizer",
+        help="dense: Adam over every row (most accurate); lazy: only the rows a batch "
+        "touches (fast on big tables); auto picks by table size.",
+    ),
     device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when present."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads."),
@@ -75,6 +87,7 @@ def train(
             "batch_size": batch_size,
             "lr": lr,
             "weight_decay": weight_decay,
+            "optimizer": optimizer.value,
             "device": device.value,
             "seed": seed,
             "threads": threads,

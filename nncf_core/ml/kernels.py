@@ -75,14 +75,14 @@ class RowAdam(Protocol):
     def snapshot(self) -> torch.Tensor: ...
 
 
-def _step_size(lr: float, step: int) -> float:
+def _step_size(lr: float, step: int, beta2: float = BETA2) -> float:
     bias_correction1 = 1.0 - BETA1**step
-    bias_correction2 = 1.0 - BETA2**step
+    bias_correction2 = 1.0 - beta2**step
     return lr * math.sqrt(bias_correction2) / bias_correction1
 
 
-class TorchRows:
-    """Plain-PyTorch gather/dropout and lazy per-row Adam (any device)."""
+class _TorchGather:
+    """The forward half in plain PyTorch (any device): gather, ReLU, dropout."""
 
     def __init__(
         self,
@@ -91,15 +91,19 @@ class TorchRows:
         dropout: float,
         weight_decay: float,
         generator: torch.Generator | None = None,
+        beta2: float = BETA2,
     ) -> None:
         self.table = table
-        self.exp_avg = torch.zeros_like(table)
-        self.exp_avg_sq = torch.zeros_like(table)
         self.dropout = dropout
         self.weight_decay = weight_decay
         self.generator = generator
+        self.beta2 = beta2
         self.step_count = 0
         self._ctx: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """The optimizer's state beside the table (subclasses)."""
 
     def forward(
         self, rows_u: torch.Tensor, rows_i: torch.Tensor, keep: torch.Tensor | None = None
@@ -116,16 +120,33 @@ class TorchRows:
         self._ctx = (rows_u, rows_i, factor)
         return (raw * factor).requires_grad_()
 
-    def backward_step(
-        self, grad_x: torch.Tensor, lr: float, exchange: Exchange | None = None
-    ) -> None:
+    def _gradient(
+        self, grad_x: torch.Tensor, exchange: Exchange | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The last forward's rows and the gradient reaching their raw values."""
         assert self._ctx is not None, "backward_step before forward"
         rows_u, rows_i, factor = self._ctx
         self._ctx = None
         if exchange is not None:
             rows_u, rows_i, factor, grad_x = exchange([rows_u, rows_i, factor, grad_x])
+        return rows_u, rows_i, grad_x * factor
+
+    def snapshot(self) -> torch.Tensor:
+        return self.table.clone()
+
+
+class TorchRows(_TorchGather):
+    """Plain-PyTorch gather/dropout and lazy per-row Adam (any device)."""
+
+    def _init_state(self) -> None:
+        self.exp_avg = torch.zeros_like(self.table)
+        self.exp_avg_sq = torch.zeros_like(self.table)
+
+    def backward_step(
+        self, grad_x: torch.Tensor, lr: float, exchange: Exchange | None = None
+    ) -> None:
+        rows_u, rows_i, grad = self._gradient(grad_x, exchange)
         emb = self.table.shape[1]
-        grad = grad_x * factor
         rows = torch.cat([rows_u, rows_i])
         grads = torch.cat([grad[:, :emb], grad[:, emb:]])
         unique, inverse = torch.unique(rows, return_inverse=True)
@@ -136,7 +157,7 @@ class TorchRows:
             counts = torch.bincount(inverse, minlength=len(unique)).to(grad.dtype)
             decay = (counts * (self.weight_decay / len(rows_u))).unsqueeze(1)
         self.step_count += 1
-        self._adam_rows(unique, summed, decay, _step_size(lr, self.step_count))
+        self._adam_rows(unique, summed, decay, _step_size(lr, self.step_count, self.beta2))
 
     def _adam_rows(
         self, rows: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor | None, step_size: float
@@ -148,13 +169,44 @@ class TorchRows:
         exp_avg = self.exp_avg[rows]
         exp_avg += (grad - exp_avg) * (1.0 - BETA1)
         exp_avg_sq = self.exp_avg_sq[rows]
-        exp_avg_sq += (grad * grad - exp_avg_sq) * (1.0 - BETA2)
+        exp_avg_sq += (grad * grad - exp_avg_sq) * (1.0 - self.beta2)
         self.exp_avg[rows] = exp_avg
         self.exp_avg_sq[rows] = exp_avg_sq
         self.table[rows] = values - step_size * (exp_avg / (exp_avg_sq.sqrt() + EPS))
 
-    def snapshot(self) -> torch.Tensor:
-        return self.table.clone()
+
+class DenseRows(_TorchGather):
+    """PyTorch's Adam over the whole table at every step, with coupled L2 on every row.
+
+    Rows a batch does not touch still get the L2 gradient (and their momentum), so
+    they shrink between touches; with a short ``beta2`` that gradient soon sets the
+    step size, and a rarely seen user or movie is pulled firmly toward zero. A step
+    costs a pass over the table: :class:`~nncf_core.ml.config.TrainConfig` uses this
+    for small tables only.
+    """
+
+    def _init_state(self) -> None:
+        self._grad = torch.zeros_like(self.table)
+        self.optimizer = torch.optim.Adam(
+            [self.table],
+            lr=1e-3,  # set at every step
+            betas=(BETA1, self.beta2),
+            eps=EPS,
+            weight_decay=self.weight_decay,
+        )
+
+    def backward_step(
+        self, grad_x: torch.Tensor, lr: float, exchange: Exchange | None = None
+    ) -> None:
+        rows_u, rows_i, grad = self._gradient(grad_x, exchange)
+        emb = self.table.shape[1]
+        dense = self._grad.zero_()
+        dense.index_add_(0, rows_u, grad[:, :emb])
+        dense.index_add_(0, rows_i, grad[:, emb:])
+        self.table.grad = dense
+        self.optimizer.param_groups[0]["lr"] = lr
+        self.optimizer.step()
+        self.step_count += 1
 
 
 if HAVE_NUMBA:
@@ -226,6 +278,7 @@ if HAVE_NUMBA:
         summed: np.ndarray,
         step_size: np.float32,
         weight_decay: np.float32,
+        one_minus_b2: np.float32,
     ) -> int:  # pragma: no cover - compiled
         """Sum the batch's gradients per distinct row, then Adam-update those rows."""
         batch = rows_u.shape[0]
@@ -252,7 +305,6 @@ if HAVE_NUMBA:
                     flows = x[b, offset + j] > zero
                     summed[slot, j] += grad_x[b, offset + j] * scale if flows else zero
         one_minus_b1 = np.float32(1.0 - BETA1)
-        one_minus_b2 = np.float32(1.0 - BETA2)
         eps = np.float32(EPS)
         per_occurrence = weight_decay / np.float32(batch)
         for slot in range(n_slots):
@@ -287,6 +339,7 @@ class FusedRows:
         weight_decay: float,
         seed: int = 0,
         max_batch: int = 0,
+        beta2: float = BETA2,
     ) -> None:
         if not HAVE_NUMBA:  # pragma: no cover
             raise RuntimeError("the fused backend needs numba")
@@ -294,6 +347,7 @@ class FusedRows:
             raise ValueError("the fused backend needs a float32 CPU table")
         self.table = table.contiguous()
         self._t = self.table.numpy()
+        self.beta2 = beta2
         self._m = np.zeros_like(self._t)
         self._v = np.zeros_like(self._t)
         self.dropout = dropout
@@ -371,8 +425,10 @@ class FusedRows:
             self._slot_rows,
             self._counts,
             self._summed,
-            np.float32(_step_size(lr, self.step_count)),
+            np.float32(_step_size(lr, self.step_count, self.beta2)),
             np.float32(self.weight_decay),
+            # 1 - beta2 rounded once, as TorchRows' float32 arithmetic has it.
+            np.float32(1.0 - self.beta2),
         )
 
     def snapshot(self) -> torch.Tensor:

@@ -22,6 +22,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import time
@@ -37,7 +38,7 @@ from torch.nn import functional as F
 from nncf_core.errors import InvalidInput, TrainingCancelled
 from nncf_core.ml import kernels
 from nncf_core.ml.artifacts import USER_RATING_COUNTS, ModelArtifact
-from nncf_core.ml.config import TrainConfig
+from nncf_core.ml.config import Recipe, TrainConfig
 from nncf_core.ml.data import RatingsData
 from nncf_core.ml.distributed import DistContext
 from nncf_core.ml.metrics import mae, rmse
@@ -101,7 +102,11 @@ def resolve_device(config: TrainConfig) -> torch.device:
     return torch.device(config.device)
 
 
-def resolve_backend(config: TrainConfig, device: torch.device) -> str:
+def resolve_backend(config: TrainConfig, device: torch.device, recipe: Recipe) -> str:
+    if recipe.optimizer == "dense":
+        if config.backend == "fused":
+            raise InvalidInput("backend='fused' runs the lazy optimizer; use optimizer='lazy'.")
+        return "torch"
     if config.backend == "auto":
         return "fused" if device.type == "cpu" and kernels.HAVE_NUMBA else "torch"
     if config.backend == "fused" and (device.type != "cpu" or not kernels.HAVE_NUMBA):
@@ -121,10 +126,10 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def effective_batch_size(config: TrainConfig, n_train: int) -> int:
-    """``config.batch_size``, made smaller for small data so that an epoch has at least
+def effective_batch_size(recipe: Recipe, config: TrainConfig, n_train: int) -> int:
+    """The recipe's batch size, made smaller for small data so that an epoch has at least
     ``config.min_batches_per_epoch`` steps (early stopping judges whole epochs)."""
-    return max(1, min(config.batch_size, math.ceil(n_train / config.min_batches_per_epoch)))
+    return max(1, min(recipe.batch_size, math.ceil(n_train / config.min_batches_per_epoch)))
 
 
 class Mlp(nn.Module):
@@ -190,9 +195,11 @@ class _Trainer:
         config: TrainConfig,
         device: torch.device,
         backend: str,
+        recipe: Recipe,
         distributed: DistContext | None = None,
     ):
         self.config = config
+        self.recipe = recipe
         self.device = device
         self.split = split
         self.distributed = distributed
@@ -201,7 +208,7 @@ class _Trainer:
         emb = config.model.emb_size
         n_rows = self.n_users + len(split.items)
         self.global_mean = float(np.mean(split.train_y))
-        self.batch_size = effective_batch_size(config, len(split.train_y))
+        self.batch_size = effective_batch_size(recipe, config, len(split.train_y))
         generator = torch.Generator().manual_seed(config.seed)
         table = torch.empty((n_rows, emb), dtype=torch.float32)
         table.normal_(0.0, config.init_std, generator=generator)
@@ -212,24 +219,25 @@ class _Trainer:
             self.mlp.lin2.bias.fill_(self.global_mean)
         self.mlp.to(device)
         self.rows: kernels.RowAdam
+        # Replicas drop different units (a shared mask would correlate them).
+        dropout_seed = config.seed + rank * 1_000_003
         if backend == "fused":
             self.rows = kernels.FusedRows(
                 table,
                 dropout=config.model.dropout,
-                weight_decay=config.weight_decay,
-                # Replicas drop different units (a shared mask would correlate them).
-                seed=config.seed + rank * 1_000_003,
+                weight_decay=recipe.weight_decay,
+                seed=dropout_seed,
                 max_batch=self.batch_size,
+                beta2=recipe.beta2,
             )
         else:
-            dropout_generator = torch.Generator(device=device).manual_seed(
-                config.seed + 1 + rank * 1_000_003
-            )
-            self.rows = kernels.TorchRows(
+            kind = kernels.DenseRows if recipe.optimizer == "dense" else kernels.TorchRows
+            self.rows = kind(
                 table.to(device),
                 dropout=config.model.dropout,
-                weight_decay=config.weight_decay,
-                generator=dropout_generator,
+                weight_decay=recipe.weight_decay,
+                generator=torch.Generator(device=device).manual_seed(dropout_seed + 1),
+                beta2=recipe.beta2,
             )
         # Biases are not decayed: lin2.bias carries the global mean.
         weights = [self.mlp.lin1.weight, self.mlp.lin2.weight]
@@ -239,8 +247,8 @@ class _Trainer:
                 {"params": weights, "weight_decay": config.mlp_weight_decay},
                 {"params": biases, "weight_decay": 0.0},
             ],
-            lr=config.lr,
-            betas=(kernels.BETA1, kernels.BETA2),
+            lr=recipe.lr,
+            betas=(kernels.BETA1, recipe.beta2),
             eps=kernels.EPS,
         )
         self.network: nn.Module = self.mlp
@@ -255,7 +263,9 @@ class _Trainer:
         self.train_i = torch.from_numpy(split.train_i + self.n_users)
         self.train_y = torch.from_numpy(split.train_y)
 
-    def epoch(self, lr: float, tick: Callable[[], None]) -> float:
+    def epoch(
+        self, lr: float, tick: Callable[[], None], after_step: Callable[[], None] | None = None
+    ) -> float:
         for group in self.mlp_optimizer.param_groups:
             group["lr"] = lr
         n = len(self.train_y)
@@ -283,6 +293,8 @@ class _Trainer:
             grad = x.grad if world == 1 else x.grad / world
             self.rows.backward_step(grad, lr, exchange)
             self.mlp_optimizer.step()
+            if after_step is not None:
+                after_step()
             total += squared.detach().double()
             tick()
         if dist is not None:
@@ -290,14 +302,22 @@ class _Trainer:
         return float(total) / max(n, 1)
 
     @torch.no_grad()
-    def predict_rows(self, table: torch.Tensor, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self.mlp.eval()
+    def predict_rows(
+        self,
+        table: torch.Tensor,
+        users: np.ndarray,
+        items: np.ndarray,
+        mlp: nn.Module | None = None,
+    ) -> np.ndarray:
+        """Clamped predictions of ``table`` with ``mlp`` (default: the live MLP)."""
+        network = self.mlp if mlp is None else mlp
+        network.eval()
         out = np.empty(len(users), dtype=np.float32)
         for start in range(0, len(users), EVAL_BATCH):
             u = torch.from_numpy(users[start : start + EVAL_BATCH]).to(self.device)
             i = torch.from_numpy(items[start : start + EVAL_BATCH] + self.n_users).to(self.device)
             x = F.relu(torch.cat([table[u], table[i]], dim=1))
-            pred = self.mlp(x).clamp_(self.config.min_rating, self.config.max_rating)
+            pred = network(x).clamp_(self.config.min_rating, self.config.max_rating)
             out[start : start + EVAL_BATCH] = pred.cpu().numpy()
         return out
 
@@ -309,6 +329,38 @@ class _Trainer:
         }
         state.update({k: v.detach().cpu().clone() for k, v in mlp_state.items()})
         return state
+
+
+class _Average:
+    """Exponential moving average of every weight (the table and the MLP's).
+
+    Minibatch Adam ends each epoch at a noisy point around a good one; the average
+    sits nearer the middle (ml-latest-small: 0.006 RMSE better than the last step,
+    dense or lazy). An update is a pass over the whole table: the dense optimizer
+    makes one per step anyway, but a lazy step touches a small part of a large
+    table, so there the average is updated every ``interval`` steps (about a table's
+    worth of touched values), with the decay of that many steps.
+    """
+
+    def __init__(self, trainer: _Trainer, epochs: float) -> None:
+        steps_per_epoch = math.ceil(len(trainer.train_y) / trainer.batch_size)
+        decay = 1.0 - 1.0 / max(epochs * steps_per_epoch, 1.0)
+        table = trainer.rows.table
+        touched = 2 * trainer.batch_size * table.shape[1]
+        dense = trainer.recipe.optimizer == "dense"
+        self.interval = 1 if dense else max(1, table.numel() // max(touched, 1))
+        self.weight = 1.0 - decay**self.interval
+        self.table = table.clone()
+        self.mlp = copy.deepcopy(trainer.mlp)
+        self._live = [table, *trainer.mlp.parameters()]
+        self._average = [self.table, *self.mlp.parameters()]
+        self._steps = 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self._steps += 1
+        if self._steps % self.interval == 0:
+            torch._foreach_lerp_(self._average, self._live, self.weight)
 
 
 def _mlp_snapshot(mlp: nn.Module) -> dict[str, torch.Tensor]:
@@ -353,6 +405,8 @@ def train_model(
             "samples_per_s": len(split.train_y) * len(curve) / max(train_seconds, 1e-9),
             "compile_seconds": run.compile_seconds,
             "backend": run.backend,
+            "optimizer": trainer.recipe.optimizer,
+            "recipe": asdict(trainer.recipe),
             "batch_size": trainer.batch_size,
             "device": str(trainer.device),
             "world_size": distributed.world_size if distributed else 1,
@@ -413,17 +467,20 @@ class _Hooks:
 def _run(
     data: RatingsData, config: TrainConfig, hooks: _Hooks, distributed: DistContext | None
 ) -> _Run:
-    if config.batch_size < 1 or config.epochs < 1 or config.min_batches_per_epoch < 1:
+    if (config.batch_size or 1) < 1 or config.epochs < 1 or config.min_batches_per_epoch < 1:
         raise InvalidInput("batch_size, epochs and min_batches_per_epoch must be at least 1.")
+    if not config.ema_epochs >= 0:
+        raise InvalidInput(f"ema_epochs must be 0 (off) or more, got {config.ema_epochs}.")
     split = split_ratings(data, config.holdout_fraction)
     if len(split.train_y) == 0:
         raise InvalidInput("There are no ratings to train on; import or add ratings first.")
     device = resolve_device(config)
     if distributed is not None:
         device = distributed.device(device)
-    backend = resolve_backend(config, device)
+    recipe = config.recipe((len(split.users) + len(split.items)) * config.model.emb_size)
+    backend = resolve_backend(config, device, recipe)
     compile_s = kernels.warm_up_kernels() if backend == "fused" else 0.0
-    trainer = _Trainer(split, config, device, backend, distributed)
+    trainer = _Trainer(split, config, device, backend, recipe, distributed)
     curve, best, train_seconds = _fit(trainer, config, hooks)
     return _Run(trainer, curve, best, train_seconds, backend, compile_s)
 
@@ -454,7 +511,8 @@ def _fit(
     curve: list[dict[str, Any]] = []
     best: _Best | None = None
     best_rmse = math.inf
-    lr = config.lr
+    lr = trainer.recipe.lr
+    average: _Average | None = None
     stale = 0
     train_seconds = 0.0
     try:
@@ -465,11 +523,16 @@ def _fit(
                 bar.set_description(f"epoch {epoch}/{config.epochs}")
             epoch_lr = _scheduled_lr(config, lr, epoch)
             epoch_started = time.perf_counter()
-            loss = trainer.epoch(epoch_lr, tick)
+            if average is None and config.ema_epochs > 0 and epoch > config.ema_start_epoch:
+                average = _Average(trainer, config.ema_epochs)
+            loss = trainer.epoch(epoch_lr, tick, average.update if average else None)
+            table, mlp = (
+                (average.table, average.mlp) if average else (trainer.rows.table, trainer.mlp)
+            )
             train_seconds += time.perf_counter() - epoch_started
             holdout = None
             if has_holdout and main:
-                predicted = trainer.predict_rows(trainer.rows.table, split.hold_u, split.hold_i)
+                predicted = trainer.predict_rows(table, split.hold_u, split.hold_i, mlp)
                 holdout = rmse(predicted, split.hold_y)
             if dist is not None and has_holdout:
                 holdout = dist.from_main(holdout, trainer.device)
@@ -493,7 +556,7 @@ def _fit(
             if holdout is None or holdout < best_rmse - config.min_delta:
                 if holdout is not None:
                     best_rmse = holdout
-                best = (trainer.rows.snapshot(), _mlp_snapshot(trainer.mlp), epoch)
+                best = (table.clone(), _mlp_snapshot(mlp), epoch)
                 stale = 0
             else:
                 stale += 1

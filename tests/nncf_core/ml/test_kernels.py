@@ -100,3 +100,26 @@ def test_fused_dropout_rate_and_reproducibility() -> None:
 def test_fused_rows_refuse_non_cpu_float32() -> None:
     with pytest.raises(ValueError):
         FusedRows(torch.zeros((2, 2), dtype=torch.float64), dropout=0.1, weight_decay=0.0)
+
+
+def test_dense_rows_are_pytorch_adam_over_embeddings_with_l2_on_every_row() -> None:
+    # The reference: nn.Embedding + autograd + torch.optim.Adam(weight_decay), with the
+    # same dropout masks; rows 4 and 11 are in no batch and must still shrink.
+    decay, beta2 = 0.2, 0.95
+    dense = kernels.DenseRows(_table(), dropout=P, weight_decay=decay, beta2=beta2)
+    weight = torch.nn.Parameter(_table())
+    adam = torch.optim.Adam([weight], lr=0.05, betas=(0.9, beta2), weight_decay=decay)
+    untouched = torch.tensor([4, 11])
+    for rows_u, rows_i, keep, grad in _batches(6):
+        rows_u = torch.where(rows_u == 4, 0, rows_u)
+        rows_i = torch.where(rows_i == 11, 5, rows_i)
+        x = dense.forward(rows_u, rows_i, keep)
+        dense.backward_step(grad, 0.05)
+        raw = torch.cat([weight[rows_u], weight[rows_i]], dim=1)
+        reference = torch.relu(raw) * keep / (1 - P)
+        adam.zero_grad()
+        reference.backward(grad)
+        adam.step()
+        torch.testing.assert_close(x.detach(), reference.detach())
+        torch.testing.assert_close(dense.table, weight.detach(), rtol=1e-5, atol=1e-6)
+    assert torch.all(dense.table[untouched].abs() < _table()[untouched].abs())

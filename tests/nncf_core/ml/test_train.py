@@ -4,6 +4,7 @@ reproduces with a seed, can be cancelled, and both backends agree."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from nncf_core.errors import InvalidInput, TrainingCancelled
 from nncf_core.ml import kernels
 from nncf_core.ml.artifacts import load_artifact, save_artifact
-from nncf_core.ml.config import ModelConfig, TrainConfig
+from nncf_core.ml.config import DENSE_DEFAULTS, LAZY_DEFAULTS, ModelConfig, TrainConfig
 from nncf_core.ml.data import RatingsData
 from nncf_core.ml.split import holdout_mask
 from nncf_core.ml.train import EpochStats, evaluate, holdout_part, train_model
@@ -99,11 +100,29 @@ def test_same_seed_same_model_other_seed_other(data: RatingsData) -> None:
 
 
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
-def test_backends_reach_the_same_accuracy(data: RatingsData, result) -> None:  # type: ignore[no-untyped-def]
-    assert result.artifact.metrics["backend"] == "fused"
-    plain = train_model(data, TrainConfig(**{**FAST.__dict__, "backend": "torch"}))
+def test_lazy_backends_reach_the_same_accuracy_as_dense(data: RatingsData, result) -> None:  # type: ignore[no-untyped-def]
+    assert result.artifact.metrics["optimizer"] == "dense"  # a small table: auto is dense
+    fused = train_model(data, replace(FAST, optimizer="lazy"))
+    assert (fused.artifact.metrics["optimizer"], fused.artifact.metrics["backend"]) == (
+        "lazy",
+        "fused",
+    )
+    plain = train_model(data, replace(FAST, optimizer="lazy", backend="torch"))
     assert plain.artifact.metrics["backend"] == "torch"
-    assert plain.holdout_rmse == pytest.approx(result.holdout_rmse, abs=0.03)
+    assert plain.holdout_rmse == pytest.approx(fused.holdout_rmse, abs=0.03)
+    assert fused.holdout_rmse == pytest.approx(result.holdout_rmse, abs=0.05)
+
+
+def test_the_recipe_follows_the_table_size() -> None:
+    config = TrainConfig()
+    assert config.recipe(config.dense_max_values) == DENSE_DEFAULTS
+    assert config.recipe(config.dense_max_values + 1) == LAZY_DEFAULTS
+    assert replace(config, backend="fused").recipe(10).optimizer == "lazy"
+    chosen = replace(config, optimizer="lazy", lr=0.1, batch_size=7).recipe(10)
+    assert (chosen.optimizer, chosen.lr, chosen.batch_size) == ("lazy", 0.1, 7)
+    assert chosen.weight_decay == LAZY_DEFAULTS.weight_decay
+    with pytest.raises(InvalidInput, match="lazy"):
+        train_model(planted(), replace(FAST, optimizer="dense", backend="fused"))
 
 
 def test_on_epoch_and_cancel(data: RatingsData) -> None:
