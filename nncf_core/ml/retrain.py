@@ -46,17 +46,19 @@ from nncf_core.ml.train import EpochStats, train_model
 
 log = logging.getLogger(__name__)
 
-GATE_TOLERANCE = 0.0015
+GATE_TOLERANCE = 0.001
 """RMSE by which a new model may be worse than the active one and still replace it.
 
-``benchmarks/gate_tolerance.py`` trains the default config on ml-latest-small with
-ten seeds (same data, same holdout): their gate RMSEs have a std of 0.0019 and
-differ pairwise by a median of 0.0019 (max 0.0054). Differences that small say
-nothing about which model is better, so an exact "must not be worse" gate would
-reject many retrains that merely reshuffled; a tolerance at or above the noise
-would let a model that is worse by a typical seed gap through. 0.0015 sits below
-the noise: worse by one noise level (0.0019) or more is rejected, worse by a
-fraction of it is accepted, so retrains that add data still get served.
+``benchmarks/gate_tolerance.py --seeds 8`` trains the default config on
+ml-latest-small with eight seeds (same data, same holdout): their gate RMSEs have
+a std of 0.0011 and differ pairwise by a median of 0.0011 (max 0.0033).
+Differences that small say nothing about which model is better, so an exact
+"must not be worse" gate would reject many retrains that merely reshuffled; a
+tolerance at or above the noise would let a model that is worse by a typical
+seed gap through. 0.001 sits just below the noise: worse by one noise level or
+more is rejected, worse by a fraction of it is accepted, so retrains that add
+data still get served. (The noise was 0.0019 with the earlier lazy-only
+training, and the tolerance 0.0015.)
 """
 
 HEARTBEAT_INTERVAL_S = 15.0
