@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from nncf_core.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -110,6 +112,16 @@ class TrainConfig:
     max_rating: float = 5.0
     """Highest rating on the scale; predictions are clamped to it."""
 
+    def __post_init__(self) -> None:
+        # Refused when the config is made, so a bad one never becomes a training job.
+        batch = 1 if self.batch_size is None else self.batch_size
+        if batch < 1 or self.epochs < 1 or self.min_batches_per_epoch < 1:
+            raise InvalidInput("batch_size, epochs and min_batches_per_epoch must be at least 1.")
+        if not self.ema_epochs >= 0:
+            raise InvalidInput(f"ema_epochs must be 0 (off) or more, got {self.ema_epochs}.")
+        if self.optimizer == "dense" and self.backend == "fused":
+            raise InvalidInput("backend='fused' runs the lazy optimizer; use optimizer='lazy'.")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -134,4 +146,8 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("model"), dict):
             values["model"] = ModelConfig.from_dict(values["model"])
+        if "optimizer" not in data and "lr" in data:
+            # Written before the dense optimizer existed: its batch size, lr and
+            # weight decay are the lazy optimizer's, and mean the same only there.
+            values["optimizer"] = "lazy"
         return cls(**values)

@@ -122,7 +122,17 @@ def test_the_recipe_follows_the_table_size() -> None:
     assert (chosen.optimizer, chosen.lr, chosen.batch_size) == ("lazy", 0.1, 7)
     assert chosen.weight_decay == LAZY_DEFAULTS.weight_decay
     with pytest.raises(InvalidInput, match="lazy"):
-        train_model(planted(), replace(FAST, optimizer="dense", backend="fused"))
+        replace(FAST, optimizer="dense", backend="fused")
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"ema_epochs": -1.0}):
+        with pytest.raises(InvalidInput):
+            replace(FAST, **bad)
+
+
+def test_configs_saved_before_the_dense_optimizer_stay_lazy() -> None:
+    old = TrainConfig(lr=3e-3, weight_decay=0.03).as_dict()
+    del old["optimizer"]
+    assert TrainConfig.from_dict(old).recipe(10).optimizer == "lazy"
+    assert TrainConfig.from_dict(TrainConfig().as_dict()).recipe(10).optimizer == "dense"
 
 
 def test_on_epoch_and_cancel(data: RatingsData) -> None:
