@@ -58,17 +58,22 @@ def _rank(rank: int, port: int, config: TrainConfig, out: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "backend",
+    ("optimizer", "backend"),
     [
         pytest.param(
-            "fused", marks=pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="needs numba")
+            "lazy",
+            "fused",
+            marks=pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="needs numba"),
         ),
-        "torch",
+        ("lazy", "torch"),
+        ("dense", "torch"),
     ],
 )
-def test_two_processes_train_as_well_as_one(backend: str, tmp_path: Path) -> None:
+def test_two_processes_train_as_well_as_one(optimizer: str, backend: str, tmp_path: Path) -> None:
     # Fewer, larger batches than FAST: every step costs a few collectives.
-    config = replace(FAST, backend=backend, device="cpu", min_batches_per_epoch=16)
+    config = replace(
+        FAST, optimizer=optimizer, backend=backend, device="cpu", min_batches_per_epoch=16
+    )
     mp.spawn(_rank, args=(free_port(), config, tmp_path), nprocs=WORLD, join=True)
     summary = torch.load(tmp_path / "r0.pt", weights_only=False)
     single = train_model(planted(), config)
@@ -76,6 +81,7 @@ def test_two_processes_train_as_well_as_one(backend: str, tmp_path: Path) -> Non
     # Same global batch, steps and schedule as one process: only dropout masks and the
     # order of float sums differ, so the quality matches within seed-to-seed noise.
     assert summary["metrics"]["world_size"] == WORLD
+    assert summary["metrics"]["optimizer"] == optimizer
     assert summary["metrics"]["batch_size"] == single.artifact.metrics["batch_size"]
     assert summary["rmse"] < 0.5  # learnt the planted structure (global mean: > 1.1)
     assert summary["rmse"] == pytest.approx(single.holdout_rmse, abs=0.03)
