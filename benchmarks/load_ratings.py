@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy import create_engine, select, text
 
 from nncf_core.db import migrate
-from nncf_core.db.engine import Database
+from nncf_core.db.engine import Database, reachable
 from nncf_core.db.models import Rating
 from nncf_core.ml import data as data_module
 from nncf_core.ml.data import RatingsData, load_ratings
@@ -56,6 +56,27 @@ def ordered(data: RatingsData) -> tuple[RatingsData, np.ndarray]:
     return data.subset(order), micros
 
 
+def rating_chunks(
+    data: RatingsData, micros: np.ndarray, zone: str = ""
+) -> Iterator[list[tuple[int, int, int, float, str, str]]]:
+    """(id, user, movie, stars, created_at, updated_at) rows, CHUNK at a time; ``zone`` is
+    appended to the timestamps (PostgreSQL's COPY wants the offset)."""
+    for start in range(0, data.n, CHUNK):
+        part = slice(start, start + CHUNK)
+        stamps = [s + zone for s in timestamps_text(data.timestamps[part], micros[part])]
+        yield list(
+            zip(
+                range(start + 1, start + CHUNK + 1),
+                data.user_ids[part].tolist(),
+                data.movie_ids[part].tolist(),
+                data.stars[part].astype(float).tolist(),
+                stamps,
+                stamps,
+                strict=False,
+            )
+        )
+
+
 def build_sqlite(path: Path, data: RatingsData, micros: np.ndarray) -> None:
     if path.exists():
         with sqlite3.connect(path) as connection:
@@ -78,18 +99,7 @@ def build_sqlite(path: Path, data: RatingsData, micros: np.ndarray) -> None:
             "INSERT INTO movies (id, title, year, genres, title_normalized) VALUES (?, ?, ?, ?, ?)",
             ((m, f"Movie {m}", 2000, "Drama", f"movie {m}") for m in movies),
         )
-    for start in range(0, data.n, CHUNK):
-        part = slice(start, start + CHUNK)
-        stamps = timestamps_text(data.timestamps[part], micros[part])
-        rows = zip(
-            range(start + 1, start + CHUNK + 1),
-            data.user_ids[part].tolist(),
-            data.movie_ids[part].tolist(),
-            data.stars[part].astype(float).tolist(),
-            stamps,
-            stamps,
-            strict=False,
-        )
+    for rows in rating_chunks(data, micros):
         with connection:
             connection.executemany(
                 "INSERT INTO ratings (id, user_id, movie_id, stars, created_at, updated_at, source)"
@@ -270,18 +280,8 @@ def build_postgres(
             "COPY ratings (id, user_id, movie_id, stars, created_at, updated_at, source) FROM STDIN"
         )
         with cursor.copy(sql) as copy:
-            for start in range(0, data.n, CHUNK):
-                part = slice(start, start + CHUNK)
-                stamps = [s + "+00" for s in timestamps_text(data.timestamps[part], micros[part])]
-                for row in zip(
-                    range(start + 1, start + CHUNK + 1),
-                    data.user_ids[part].tolist(),
-                    data.movie_ids[part].tolist(),
-                    data.stars[part].astype(float).tolist(),
-                    stamps,
-                    stamps,
-                    strict=False,
-                ):
+            for rows in rating_chunks(data, micros, zone="+00"):
+                for row in rows:
                     copy.write_row((*row, "import"))
         raw.commit()
         cursor.execute("ANALYZE ratings")
@@ -294,17 +294,6 @@ def build_postgres(
         f"{time.perf_counter() - started:.0f} s"
     )
     return scoped, drop
-
-
-def pg_reachable(url: str) -> bool:
-    try:
-        engine = create_engine(url, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def main() -> None:
@@ -348,7 +337,7 @@ def main() -> None:
         ],
     )
     db.dispose()
-    if args.no_postgres or not pg_reachable(args.postgres):
+    if args.no_postgres or not reachable(args.postgres):
         print("\nPostgreSQL: skipped")
         return
     url, drop = build_postgres(args.postgres, data, micros)

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from nncf_core.app import Core
 from nncf_core.db import migrate
-from nncf_core.db.engine import Database
+from nncf_core.db.engine import Database, reachable
 from nncf_core.db.models import Movie
 from nncf_core.settings import Settings
 from nncf_core.titles import normalize, split_title
@@ -36,18 +36,7 @@ TINY_MOVIES = [
 ]
 
 
-def _pg_available() -> bool:
-    try:
-        engine = create_engine(PG_SERVER, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
-_PG = _pg_available()
+_PG = reachable(PG_SERVER)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,19 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 
 
+def reachable(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the database at ``url`` accepts a connection (a server within ``timeout_s``)."""
+    args = {} if is_sqlite(url) else {"connect_timeout": max(1, round(timeout_s))}
+    engine = create_engine(url, connect_args=args)
+    try:
+        with engine.connect():
+            return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 

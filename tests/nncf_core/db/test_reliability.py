@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from nncf_core.db.engine import Database
+from nncf_core.db.engine import Database, reachable
 from nncf_core.db.models import Rating, User
 from nncf_core.errors import DatabaseBusy
 from nncf_core.services.catalog import MovieCatalog
@@ -112,3 +112,8 @@ def test_an_unreachable_postgres_says_try_again() -> None:
     with pytest.raises(DatabaseBusy):
         db.write(lambda session: session.execute(select(1)))
     db.dispose()
+
+
+def test_reachable_tells_a_live_database_from_a_dead_server(sqlite_url: str) -> None:
+    assert reachable(sqlite_url)
+    assert not reachable("postgresql+psycopg://root@127.0.0.1:1/test", timeout_s=1)
