@@ -19,6 +19,10 @@ Two interchangeable implementations with the same math:
   one pass each, with no temporaries. Dropout masks come from a counter-based
   generator inside the kernel unless a mask is passed (tests pass the same mask
   to both implementations and compare the updates).
+
+And the dense alternative for small tables, :class:`DenseRows`: the same gather,
+then PyTorch's Adam over every row with coupled L2 on every row (see its
+docstring; :class:`~nncf_core.ml.config.TrainConfig` chooses between them).
 """
 
 from __future__ import annotations
@@ -71,8 +75,6 @@ class RowAdam(Protocol):
         first joined with every other process's, so all replicas take the same step.
         """
         ...
-
-    def snapshot(self) -> torch.Tensor: ...
 
 
 def _step_size(lr: float, step: int, beta2: float = BETA2) -> float:
@@ -130,9 +132,6 @@ class _TorchGather:
         if exchange is not None:
             rows_u, rows_i, factor, grad_x = exchange([rows_u, rows_i, factor, grad_x])
         return rows_u, rows_i, grad_x * factor
-
-    def snapshot(self) -> torch.Tensor:
-        return self.table.clone()
 
 
 class TorchRows(_TorchGather):
@@ -430,9 +429,6 @@ class FusedRows:
             # 1 - beta2 rounded once, as TorchRows' float32 arithmetic has it.
             np.float32(1.0 - self.beta2),
         )
-
-    def snapshot(self) -> torch.Tensor:
-        return self.table.clone()
 
 
 def warm_up_kernels() -> float:

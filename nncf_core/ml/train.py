@@ -1,5 +1,6 @@
-"""Training: minibatches over a shuffled index, lazy per-row Adam, early stopping on a
-stable holdout, and the artifact that serving loads.
+"""Training: minibatches over a shuffled index, dense or lazy Adam on the embeddings, a
+moving average of the weights, early stopping on a stable holdout, and the artifact
+that serving loads.
 
 Decisions worth knowing:
 
@@ -11,10 +12,13 @@ Decisions worth knowing:
   serving already handles unknown users (fold-in from their ratings) and movies.
   Holdout RMSE is therefore computed over the holdout pairs whose user and movie
   the model knows (the reference's protocol); the share covered is in the metrics.
-* Embedding rows are updated lazily (only the rows a batch touches, with their
-  own L2 penalty), the small MLP with dense AdamW. ``lin2.bias`` starts at the
-  training mean, so the network learns deviations from it without a change of
-  architecture.
+* Embedding rows are updated densely on small tables (every row, every step, with
+  L2 on every row: the most accurate) and lazily on large ones (only the rows a
+  batch touches, with their own L2 penalty): :meth:`TrainConfig.recipe` chooses.
+  The small MLP uses AdamW. ``lin2.bias`` starts at the training mean, so the
+  network learns deviations from it without a change of architecture.
+* The holdout judges, and the artifact keeps, an exponential moving average of
+  the weights (:class:`_Average`) rather than the last step's.
 * Predictions are clamped to the rating scale at inference, also for the holdout
   RMSE.
 """
